@@ -1,0 +1,190 @@
+"""Flask-Security-Too wiring: sign-in, sign-out, password hashing and policy, CSRF.
+
+Flask-Security-Too writes to the user table itself (for example when a password hash is
+upgraded or a second factor is enrolled). Our datastore routes those writes through a unit
+of work so each one leaves an audit event, like every other change.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, request
+from flask_login import current_user
+from flask_security import Security, SQLAlchemySessionUserDatastore
+from flask_security.signals import user_authenticated
+from flask_wtf import CSRFProtect
+from flask_login import user_logged_out
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import scoped_session
+
+from etmf.accounts.access import ANONYMOUS, Access, Grant
+from etmf.accounts.models import CREDENTIAL_COLUMNS, GlobalRole, User
+from etmf.audit.store import Actor, Context, UnitOfWork, append_events
+
+log = logging.getLogger("etmf.security")
+
+csrf = CSRFProtect()
+
+
+class AuditedUserDatastore(SQLAlchemySessionUserDatastore):
+    """Every write Flask-Security-Too makes is committed with an audit event."""
+
+    def commit(self) -> None:
+        from etmf.bootstrap import services
+
+        session = self.db.session
+        svc = services()
+        changed: list[tuple[User, list[str]]] = []
+        for obj in list(session.dirty):
+            if isinstance(obj, User):
+                state = sa_inspect(obj)
+                fields = sorted(
+                    attr.key for attr in state.attrs if attr.history.has_changes()
+                )
+                if fields:
+                    changed.append((obj, fields))
+        if changed:
+            svc.db.lock_for_write(session)
+            uow = UnitOfWork(session, svc.clock, _actor(), _context())
+            for user, fields in changed:
+                kind = ("user.password_changed" if "password" in fields
+                        else "user.second_factor_changed")
+                uow.emit("user", user.id, kind, {"fields": fields})
+            append_events(session, uow.pending)
+        session.commit()
+
+
+def _actor() -> Actor:
+    if getattr(current_user, "is_authenticated", False):
+        return Actor(id=current_user.id, name=current_user.full_name)
+    return Actor.system("anonymous")
+
+
+def _context() -> Context:
+    try:
+        return Context(request_id=g.get("request_id"), client_addr=request.remote_addr)
+    except RuntimeError:
+        return Context()
+
+
+def init_security(app: Flask, svc: Any) -> None:
+    settings = svc.settings
+    session = scoped_session(svc.db._read, scopefunc=_scope)  # noqa: SLF001
+    app.extensions["etmf_fs_session"] = session
+
+    @app.teardown_appcontext
+    def _remove(_exc: BaseException | None) -> None:
+        session.remove()
+
+    app.config.update(
+        SECURITY_PASSWORD_SALT=settings.password_salt,
+        SECURITY_PASSWORD_HASH="argon2",
+        SECURITY_PASSWORD_LENGTH_MIN=settings.password_min_length,
+        SECURITY_PASSWORD_COMPLEXITY_CHECKER="zxcvbn",
+        SECURITY_PASSWORD_CHECK_BREACHED=False,
+        SECURITY_USER_IDENTITY_ATTRIBUTES=[
+            {"email": {"mapper": _lower, "case_insensitive": True}}
+        ],
+        SECURITY_USERNAME_ENABLE=False,
+        SECURITY_RETURN_GENERIC_RESPONSES=True,
+        SECURITY_TRACKABLE=False,
+        SECURITY_REGISTERABLE=False,
+        SECURITY_RECOVERABLE=False,
+        SECURITY_CHANGEABLE=True,
+        SECURITY_CONFIRMABLE=False,
+        SECURITY_DEFAULT_REMEMBER_ME=False,
+        SECURITY_LOGOUT_METHODS=["POST"],
+        SECURITY_POST_LOGIN_VIEW="/",
+        SECURITY_POST_LOGOUT_VIEW="/login",
+        SECURITY_LOGIN_USER_TEMPLATE="security/login_user.html",
+        SECURITY_CHANGE_PASSWORD_TEMPLATE="security/change_password.html",
+        SECURITY_URL_PREFIX="",
+        SECURITY_SEND_REGISTER_EMAIL=False,
+        SECURITY_SEND_PASSWORD_CHANGE_EMAIL=False,
+        SECURITY_MSG_INVALID_PASSWORD=("Wrong e-mail address or password.", "error"),
+        SECURITY_MSG_USER_DOES_NOT_EXIST=("Wrong e-mail address or password.", "error"),
+        SECURITY_MSG_DISABLED_ACCOUNT=("Wrong e-mail address or password.", "error"),
+        SECURITY_MSG_GENERIC_AUTHN_FAILED=("Wrong e-mail address or password.", "error"),
+        SECURITY_MSG_LOGIN=("Please sign in to see this page.", "info"),
+    )
+    csrf.init_app(app)
+    datastore = AuditedUserDatastore(session, User, GlobalRole)
+    Security(app, datastore, register_blueprint=True)
+
+    @app.before_request
+    def _permanent_session() -> None:
+        from flask import session as flask_session
+
+        flask_session.permanent = True  # inactivity timeout = PERMANENT_SESSION_LIFETIME
+
+    user_authenticated.connect(_on_login, app)
+    user_logged_out.connect(_on_logout, app)
+
+
+def _lower(value: str) -> str:
+    return value.strip().lower()
+
+
+def _scope() -> int:
+    from flask import g as _g
+
+    try:
+        return id(_g._get_current_object())
+    except RuntimeError:
+        import threading
+
+        return threading.get_ident()
+
+
+def _record(user: User, event_type: str) -> None:
+    from etmf.bootstrap import services
+    from etmf.audit.store import unit_of_work
+
+    svc = services()
+    with unit_of_work(svc.db, svc.clock, Actor(id=user.id, name=user.full_name),
+                      _context()) as uow:
+        uow.emit("user", user.id, event_type, {"email": user.email})
+        uow.commit()
+
+
+def _on_login(app: Flask, user: User, **_: Any) -> None:
+    _record(user, "user.login")
+
+
+def _on_logout(app: Flask, user: User | None = None, **_: Any) -> None:
+    if user is not None and getattr(user, "id", None):
+        _record(user, "user.logout")
+
+
+def current_access() -> Access:
+    """The signed-in user's permissions, computed once per request."""
+    cached = g.get("etmf_access")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    if not getattr(current_user, "is_authenticated", False):
+        access = ANONYMOUS
+    else:
+        access = Access(
+            user_id=current_user.id,
+            name=current_user.full_name,
+            is_admin=current_user.is_admin,
+            grants=tuple(Grant(m.study_id, m.site_id, m.role) for m in current_user.memberships),
+        )
+    g.etmf_access = access
+    return access
+
+
+def password_policy_problems(password: str) -> list[str]:
+    """What is wrong with a password, using the same checks as sign-up (for the CLI)."""
+    from flask_security import current_app
+    from flask_security.utils import password_complexity_validator, password_length_validator
+
+    del current_app
+    problems = password_length_validator(password) or []
+    problems += password_complexity_validator(password, False) or []
+    return list(problems)
+
+
+__all__ = ["CREDENTIAL_COLUMNS", "current_access", "csrf", "init_security"]

@@ -1,0 +1,270 @@
+"""The `etmf` command line: a first-class interface, each command tested with the runner."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from etmf.errors import EtmfError, SettingsError
+
+
+def _app(instance: str | None = None, **overrides: object) -> Flask:
+    from etmf import create_app
+    from etmf.settings import load_settings
+
+    if instance:
+        overrides["instance_path"] = instance
+    try:
+        return create_app(load_settings(overrides=overrides))
+    except SettingsError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@contextmanager
+def app_context(instance: str | None = None, **overrides: object) -> Iterator[Flask]:
+    app = _app(instance, **overrides)
+    with app.app_context():
+        try:
+            yield app
+        except EtmfError as exc:
+            raise click.ClickException(exc.message) from None
+
+
+instance_option = click.option(
+    "--instance", type=click.Path(file_okay=False), default=None,
+    help="Instance folder (default: $ETMF_INSTANCE_PATH or ./instance).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="etmf")
+def main() -> None:
+    """eTMF and Part 11 e-signature server."""
+
+
+# ---- database ---------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@instance_option
+def db_upgrade(instance: str | None) -> None:
+    """Apply every pending migration."""
+    from etmf.bootstrap import services
+    from etmf.migrate import current_revision, upgrade
+
+    with app_context(instance) as app:
+        engine = services(app).db.engine
+        upgrade(engine)
+        click.echo(f"Database at revision {current_revision(engine)}.")
+
+
+# ---- init ---------------------------------------------------------------------------------
+
+
+@main.command()
+@instance_option
+@click.option("--admin-email", envvar="ETMF_ADMIN_EMAIL", help="First administrator's e-mail.")
+@click.option("--admin-name", envvar="ETMF_ADMIN_NAME", help="First administrator's full name.")
+@click.option("--admin-password", envvar="ETMF_ADMIN_PASSWORD",
+              help="First administrator's password (prompted if not given).")
+def init(instance: str | None, admin_email: str | None, admin_name: str | None,
+         admin_password: str | None) -> None:
+    """Create the schema, the system keys and the first administrator."""
+    from etmf.bootstrap import services
+    from etmf.keys import ensure_system_keys
+    from etmf.migrate import upgrade
+
+    with app_context(instance) as app:
+        svc = services(app)
+        upgrade(svc.db.engine)
+        for path in ensure_system_keys(svc.settings):
+            click.echo(f"Created key {path}")
+        if not _has_admin(svc):
+            admin_email = admin_email or click.prompt("Administrator e-mail")
+            admin_name = admin_name or click.prompt("Administrator full name")
+            admin_password = admin_password or click.prompt(
+                "Administrator password", hide_input=True, confirmation_prompt=True)
+            _create_admin(app, admin_email, admin_name, admin_password)
+            click.echo(f"Created administrator {admin_email}.")
+        click.echo(f"Instance ready in {svc.settings.instance_path}.")
+
+
+def _has_admin(svc) -> bool:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from etmf.accounts.models import GlobalRole, User
+
+    with svc.db.read_session() as session:
+        return session.scalar(
+            select(User.id).join(User.roles).where(GlobalRole.name == "admin").limit(1)
+        ) is not None
+
+
+def _create_admin(app: Flask, email: str, name: str, password: str) -> None:
+    from etmf.accounts.security import password_policy_problems
+    from etmf.accounts.services import NewUser, create_user
+    from etmf.audit.store import Actor, unit_of_work
+    from etmf.bootstrap import services
+
+    with app.test_request_context():
+        problems = password_policy_problems(password)
+    if problems:
+        raise click.ClickException("The password is not acceptable: " + " ".join(problems))
+    svc = services(app)
+    with unit_of_work(svc.db, svc.clock, Actor.system("etmf init")) as uow:
+        create_user(uow, NewUser(email=email, full_name=name, password=password,
+                                 global_roles=("admin",)))
+        uow.commit()
+
+
+# ---- serve --------------------------------------------------------------------------------
+
+
+@main.command()
+@instance_option
+@click.option("--bind", default="127.0.0.1:5000", show_default=True, help="Address:port.")
+@click.option("--workers", default=2, show_default=True, type=int, help="Gunicorn workers.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+def serve(instance: str | None, bind: str, workers: int, threads: int) -> None:
+    """Run the server under gunicorn (a production WSGI server)."""
+    run_gunicorn(instance, bind, workers, threads)
+
+
+def run_gunicorn(instance: str | None, bind: str, workers: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    app = _app(instance)
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("timeout", 120)
+
+        def load(self) -> Flask:
+            return app
+
+    _Server().run()
+
+
+# ---- demo -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--instance", type=click.Path(file_okay=False), default="demo-instance",
+              show_default=True, help="Folder for the demo instance (created fresh).")
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--no-serve", is_flag=True, help="Create the demo data and stop.")
+@click.option("--keep", is_flag=True, help="Reuse an existing demo instance.")
+def demo(instance: str, port: int, host: str, no_serve: bool, keep: bool) -> None:
+    """A fresh instance with a demo study, one account per role, then serve it."""
+    from etmf.demo import DEMO_PASSWORD, build_demo
+
+    path = Path(instance).resolve()
+    if path.exists() and not keep:
+        _remove_demo_instance(path)
+    fresh = not (path / "etmf.db").exists()
+    app = _app(str(path), database_url="", storage_backend="local", search_backend="whoosh")
+    with app.app_context():
+        if fresh:
+            accounts = build_demo(app, progress=lambda msg: click.echo(f"  {msg}"))
+        else:
+            from etmf.demo import demo_accounts
+
+            accounts = demo_accounts()
+    click.echo("")
+    click.echo(f"eTMF demo: http://{host}:{port}/")
+    click.echo(f"Every account's password: {DEMO_PASSWORD}")
+    for email, role_label in accounts:
+        click.echo(f"  {role_label:<18} {email}")
+    if not no_serve:
+        run_gunicorn(str(path), f"{host}:{port}", workers=1, threads=8)
+
+
+def _remove_demo_instance(path: Path) -> None:
+    import shutil
+
+    marker = path / ".etmf-demo"
+    if not marker.exists():
+        raise click.ClickException(
+            f"{path} exists and is not a demo instance; choose another --instance folder."
+        )
+    for root, dirs, files_ in os.walk(path):
+        for name in dirs + files_:
+            os.chmod(os.path.join(root, name), 0o700)
+    shutil.rmtree(path)
+
+
+# ---- check ------------------------------------------------------------------------------
+
+
+@main.command()
+@instance_option
+def check(instance: str | None) -> None:
+    """Installation qualification: one pass/fail line per check; non-zero exit on failure."""
+    from etmf.bootstrap import services
+    from etmf.checks import installation_checks
+
+    with app_context(instance) as app:
+        results = installation_checks(services(app))
+    width = max(len(r.name) for r in results)
+    for r in results:
+        mark = click.style("PASS", fg="green") if r.ok else click.style("FAIL", fg="red")
+        click.echo(f"{mark}  {r.name:<{width}}  {r.detail}")
+    failed = [r.name for r in results if not r.ok]
+    if failed:
+        click.echo(f"{len(failed)} of {len(results)} checks failed: {', '.join(failed)}.")
+        sys.exit(1)
+    click.echo(f"All {len(results)} checks passed.")
+
+
+# ---- audit --------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+@instance_option
+def audit_verify(instance: str | None) -> None:
+    """Recompute the hash chain; name the first event that does not verify."""
+    from sqlalchemy import func, select
+
+    from etmf.audit.models import Event
+    from etmf.audit.verify import verify_chain
+    from etmf.bootstrap import services
+
+    with app_context(instance) as app:
+        svc = services(app)
+        with svc.db.read_session() as session:
+            total = session.scalar(select(func.count()).select_from(Event)) or 0
+            with click.progressbar(length=total, label="Verifying the audit chain",
+                                   file=sys.stderr) as bar:
+                report = verify_chain(session, progress=bar.update)
+    if not report.ok:
+        click.echo(f"FAILED at event {report.first_bad_seq}: {report.problem}.")
+        sys.exit(1)
+    click.echo(f"Audit chain intact: {report.checked} events, head {report.head_hash[:16]}….")
+
+
+def register_flask_cli(app: Flask) -> None:
+    """`flask --app etmf` gets the same commands (handy in development)."""
+    app.cli.add_command(db)
+    app.cli.add_command(audit)

@@ -1,0 +1,165 @@
+"""Database engine, sessions and the declarative base shared by every area's models.
+
+The same code runs on SQLite (embedded default) and PostgreSQL (production). Writes are
+serialised: on SQLite every write transaction starts with ``BEGIN IMMEDIATE``; on
+PostgreSQL it takes a transaction-scoped advisory lock. That is what keeps the audit hash
+chain from forking and lets services allocate ids without races (see etmf.audit.store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+from etmf.errors import ServiceUnavailable
+from etmf.settings import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Key of the PostgreSQL advisory lock that serialises write transactions.
+WRITE_LOCK_KEY = 0x45544D46  # "ETMF"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on both databases (SQLite keeps no zone itself)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: pass a UTC-aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def Str(length: int = 255) -> String:  # noqa: N802 - reads like a type in models
+    return String(length)
+
+
+class Database:
+    """Owns the engine and hands out read and write sessions."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._write_engine = self.engine.execution_options(etmf_write=True)
+        self._write = sessionmaker(bind=self._write_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def read_session(self) -> Session:
+        return self._read()
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session whose transaction holds the write lock from its first statement."""
+        session = self._write()
+        try:
+            session.connection()  # begin now, taking the lock
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def lock_for_write(self, session: Session) -> None:
+        """Take the write lock inside a session that began as a read (PostgreSQL only;
+        SQLite takes its lock at the first write)."""
+        if self.dialect == "postgresql":
+            session.execute(text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"))
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any driver error means the same to the reader
+            raise ServiceUnavailable(f"The database cannot be reached: {exc.__class__.__name__}.")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = settings.sqlalchemy_url
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    connect_args: dict[str, Any] = {"connect_timeout": 5}
+    if settings.database_schema:
+        connect_args["options"] = f"-csearch_path={settings.database_schema}"
+    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+
+    @event.listens_for(engine, "begin")
+    def _take_write_lock(conn: Any) -> None:
+        if conn.get_execution_options().get("etmf_write"):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+    return engine
+
+
+def _sqlite_engine(url: str) -> Engine:
+    # NullPool: each request gets its own connection; SQLite connections are cheap and a
+    # pooled connection shared across threads is the classic source of "database is locked".
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below decide how transactions start.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("etmf_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+

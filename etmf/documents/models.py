@@ -1,0 +1,74 @@
+"""Documents and their versions. A document is a chain of versions; nothing is overwritten."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from etmf.db import Base, UTCDateTime
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (
+        Index("ix_documents_study_artifact", "study_id", "artifact_id"),
+        Index("ix_documents_study_site", "study_id", "site_id"),
+        Index("ix_documents_study_status", "study_id", "status"),
+        Index("ix_documents_study_date", "study_id", "document_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    #: The Reference Model's unique id (the key); zone/section/number are labels.
+    artifact_id: Mapped[str] = mapped_column(String(10))
+    artifact_number: Mapped[str] = mapped_column(String(10))
+    zone: Mapped[str] = mapped_column(String(2))
+    section: Mapped[str] = mapped_column(String(5))
+    sub_artifact: Mapped[str | None] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(10))
+    country_id: Mapped[int | None] = mapped_column(ForeignKey("countries.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    title: Mapped[str] = mapped_column(String(500))
+    person: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(20))
+    document_date: Mapped[date | None] = mapped_column(Date)
+    expiry_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    current_version_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(Integer)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+    versions: Mapped[list[DocumentVersion]] = relationship(
+        back_populates="document", order_by="DocumentVersion.number", viewonly=True
+    )
+
+
+class DocumentVersion(Base):
+    __tablename__ = "document_versions"
+    __table_args__ = (
+        UniqueConstraint("document_id", "number"),
+        Index("ix_document_versions_sha256", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    mime: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(255))
+    page_count: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(Integer)
+    created_by_name: Mapped[str] = mapped_column(String(200))
+    #: For a signed rendition: the version whose exact bytes were signed.
+    signed_from_version_id: Mapped[int | None] = mapped_column(Integer)
+
+    document: Mapped[Document] = relationship(back_populates="versions", viewonly=True)

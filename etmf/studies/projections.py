@@ -1,0 +1,54 @@
+"""How study events change the read tables."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from etmf.audit.store import PendingEvent, projection
+from etmf.studies.models import Country, Site, Study
+
+
+@projection("study.created")
+def study_created(session: Session, event: PendingEvent) -> None:
+    d = event.data
+    session.add(
+        Study(
+            id=int(event.stream_id),
+            protocol_number=d["protocol_number"],
+            title=d["title"],
+            phase=d["phase"],
+            sponsor=d["sponsor"],
+            therapeutic_area=d.get("therapeutic_area"),
+            status=d["status"],
+            tmf_model_version=d["tmf_model_version"],
+            created_at=event.occurred_at,
+            version=event.stream_version,
+        )
+    )
+    session.flush()
+
+
+@projection("country.added")
+def country_added(session: Session, event: PendingEvent) -> None:
+    d = event.data
+    session.add(Country(id=int(event.stream_id), study_id=d["study_id"], code=d["code"],
+                        name=d["name"]))
+    session.flush()
+
+
+@projection("site.added")
+def site_added(session: Session, event: PendingEvent) -> None:
+    d = event.data
+    session.add(
+        Site(
+            id=int(event.stream_id),
+            study_id=d["study_id"],
+            country_id=d["country_id"],
+            number=d["number"],
+            institution=d["institution"],
+            principal_investigator=d.get("principal_investigator"),
+            status=d["status"],
+            version=event.stream_version,
+        )
+    )
+    session.flush()
