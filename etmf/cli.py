@@ -28,12 +28,16 @@ def _app(instance: str | None = None, **overrides: object) -> Flask:
 
 @contextmanager
 def app_context(instance: str | None = None, **overrides: object) -> Iterator[Flask]:
+    from etmf.bootstrap import services
+
     app = _app(instance, **overrides)
     with app.app_context():
         try:
             yield app
         except EtmfError as exc:
             raise click.ClickException(exc.message) from None
+        finally:
+            services(app).db.dispose()
 
 
 instance_option = click.option(
@@ -67,6 +71,21 @@ def db_upgrade(instance: str | None) -> None:
         engine = services(app).db.engine
         upgrade(engine)
         click.echo(f"Database at revision {current_revision(engine)}.")
+
+
+@db.command("grant-app-role")
+@instance_option
+@click.argument("role")
+@click.option("--password", default=None, help="Set the role's password too.")
+def db_grant_app_role(instance: str | None, role: str, password: str | None) -> None:
+    """Create or update the PostgreSQL ROLE the server runs as: INSERT and SELECT only on
+    the audit log, read and write on the other tables."""
+    from etmf.bootstrap import services
+    from etmf.dbroles import grant_app_role
+
+    with app_context(instance) as app:
+        grant_app_role(services(app).db.engine, role, password=password)
+    click.echo(f"Role {role} may insert and read audit events, never change or delete them.")
 
 
 # ---- init ---------------------------------------------------------------------------------
@@ -243,25 +262,76 @@ def audit() -> None:
 
 @audit.command("verify")
 @instance_option
-def audit_verify(instance: str | None) -> None:
-    """Recompute the hash chain; name the first event that does not verify."""
-    from sqlalchemy import func, select
-
-    from etmf.audit.models import Event
-    from etmf.audit.verify import verify_chain
+@click.option("--no-replay", is_flag=True,
+              help="Skip rebuilding the read tables from the log (faster).")
+def audit_verify(instance: str | None, no_replay: bool) -> None:
+    """Check the hash chain, every signed checkpoint, and that replaying the log rebuilds
+    the live tables. Names the first event that does not verify; non-zero exit on failure."""
+    from etmf.audit.service import event_count, verify_all
     from etmf.bootstrap import services
 
     with app_context(instance) as app:
         svc = services(app)
         with svc.db.read_session() as session:
-            total = session.scalar(select(func.count()).select_from(Event)) or 0
+            total = event_count(session)
             with click.progressbar(length=total, label="Verifying the audit chain",
                                    file=sys.stderr) as bar:
-                report = verify_chain(session, progress=bar.update)
+                report = verify_all(session, svc.settings, replay=not no_replay,
+                                    progress=bar.update)
+    chain = report.chain
+    if chain.ok:
+        click.echo(f"Chain: intact, {chain.checked} events, head {chain.head_hash[:16]}…")
+    else:
+        click.echo(f"Chain: FAILED at event {chain.first_bad_seq}: {chain.problem}.")
+    if report.checkpoint_problems:
+        for problem in report.checkpoint_problems:
+            click.echo(f"Checkpoint: FAILED: {problem}")
+    else:
+        click.echo(f"Checkpoints: {report.checkpoints_checked} verified.")
+    if report.replayed:
+        if report.replay_differences:
+            for diff in report.replay_differences:
+                click.echo(f"Replay: FAILED: {diff}")
+        else:
+            click.echo("Replay: the log rebuilds the live tables exactly.")
     if not report.ok:
-        click.echo(f"FAILED at event {report.first_bad_seq}: {report.problem}.")
         sys.exit(1)
-    click.echo(f"Audit chain intact: {report.checked} events, head {report.head_hash[:16]}….")
+    click.echo("Audit trail verified.")
+
+
+@audit.command("checkpoint")
+@instance_option
+def audit_checkpoint(instance: str | None) -> None:
+    """Sign a Merkle tree head over the log; store it in the database and outside it."""
+    from etmf.audit.service import checkpoint_dir, create_checkpoint
+    from etmf.bootstrap import services
+
+    with app_context(instance) as app:
+        svc = services(app)
+        with svc.db.read_session() as session:
+            sth = create_checkpoint(session, svc.settings, svc.clock.now())
+        click.echo(f"Checkpoint over {sth.tree_size} events, root {sth.root_hash[:16]}…, "
+                   f"written to {checkpoint_dir(svc.settings)}.")
+
+
+@audit.command("prove")
+@instance_option
+@click.argument("event_id", type=int)
+def audit_prove(instance: str | None, event_id: int) -> None:
+    """Print an inclusion proof (JSON) of one event against the latest checkpoint.
+
+    Check it offline with `python proofcheck.py bundle.json` (etmf/audit/proofcheck.py
+    needs only Python and the cryptography package)."""
+    import json
+
+    from etmf.audit.service import prove
+    from etmf.bootstrap import services
+
+    with app_context(instance) as app:
+        svc = services(app)
+        with svc.db.read_session() as session:
+            bundle = prove(session, svc.settings, event_id)
+    click.echo(json.dumps(bundle, indent=2, sort_keys=True))
 
 
 def register_flask_cli(app: Flask) -> None:

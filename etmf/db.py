@@ -113,7 +113,9 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:  # any driver error means the same to the reader
-            raise ServiceUnavailable(f"The database cannot be reached: {exc.__class__.__name__}.")
+            raise ServiceUnavailable(
+                f"The database cannot be reached: {exc.__class__.__name__}."
+            ) from None
 
     def dispose(self) -> None:
         self.engine.dispose()

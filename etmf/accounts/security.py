@@ -8,14 +8,14 @@ of work so each one leaves an audit event, like every other change.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from flask import Flask, g, request
-from flask_login import current_user
+from flask_login import current_user, user_logged_out
 from flask_security import Security, SQLAlchemySessionUserDatastore
 from flask_security.signals import user_authenticated
 from flask_wtf import CSRFProtect
-from flask_login import user_logged_out
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import scoped_session
 
@@ -138,14 +138,20 @@ def _scope() -> int:
         return threading.get_ident()
 
 
-def _record(user: User, event_type: str) -> None:
-    from etmf.bootstrap import services
+def _record(user: User, event_type: str, *, rotate_uniquifier: bool = False) -> None:
     from etmf.audit.store import unit_of_work
+    from etmf.bootstrap import services
 
     svc = services()
     with unit_of_work(svc.db, svc.clock, Actor(id=user.id, name=user.full_name),
                       _context()) as uow:
         uow.emit("user", user.id, event_type, {"email": user.email})
+        if rotate_uniquifier:
+            # The session cookie names the user by fs_uniquifier: a new one makes every
+            # earlier cookie of this user worthless, so a copied cookie cannot be replayed.
+            row = uow.session.get(User, user.id)
+            assert row is not None
+            row.fs_uniquifier = uuid.uuid4().hex
         uow.commit()
 
 
@@ -155,7 +161,7 @@ def _on_login(app: Flask, user: User, **_: Any) -> None:
 
 def _on_logout(app: Flask, user: User | None = None, **_: Any) -> None:
     if user is not None and getattr(user, "id", None):
-        _record(user, "user.logout")
+        _record(user, "user.logout", rotate_uniquifier=True)
 
 
 def current_access() -> Access:

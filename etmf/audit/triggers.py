@@ -18,8 +18,9 @@ POSTGRES = [
     """CREATE OR REPLACE FUNCTION etmf_audit_append_only() RETURNS trigger
        LANGUAGE plpgsql AS $$
        BEGIN
-         RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP
-           USING ERRCODE = 'insufficient_privilege';
+         RAISE EXCEPTION USING
+           MESSAGE = 'audit_events is append-only: ' || TG_OP || ' refused',
+           ERRCODE = 'insufficient_privilege';
        END $$""",
     """CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OR DELETE ON audit_events
        FOR EACH ROW EXECUTE FUNCTION etmf_audit_append_only()""",

@@ -56,7 +56,7 @@ def describe_event(event: Event) -> EventView:
         changes = [(f.replace("_", " "), _text(old), _text(new))
                    for f, (old, new) in sorted(data["changes"].items())]
     elif event.type == "document.transitioned":
-        changes = [("status (version id %s)" % data["version_id"], _text(data["from"]),
+        changes = [("status (version id {})".format(data["version_id"]), _text(data["from"]),
                     _text(data["to"]))]
     elif event.type == "user.global_roles_changed":
         old, new = data["roles"]

@@ -70,7 +70,7 @@ def receive_file(
         if ref.sha256 != checked.sha256:  # the file changed between check and store
             raise BadUpload("The file changed while it was being stored; upload it again.")
         return StoredFile(
-            sha256=ref.sha256, size=ref.size, mime=checked.mime,
+            sha256=ref.sha256, size=ref.size, mime=checked.detected.mime,
             filename=checked.filename, page_count=checked.page_count,
         )
 

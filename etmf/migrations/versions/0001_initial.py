@@ -1,7 +1,7 @@
 """initial schema: audit events, accounts, studies, documents
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26 15:46:31.164782
 """
 
@@ -12,7 +12,6 @@ from alembic import op
 
 from etmf.audit import triggers
 from etmf.db import UTCDateTime
-
 
 revision = '0001'
 down_revision = None

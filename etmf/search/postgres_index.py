@@ -1,0 +1,485 @@
+"""PostgreSQL full-text implementation of :class:`etmf.search.base.SearchIndex` (production).
+
+Every app server shares the one table, so there is no index folder to keep in sync. The
+tables live on :data:`search_metadata`, which the Alembic migrations include;
+:func:`create_schema` creates them directly for tests and the demo.
+
+* ``tsv`` is a generated column: title and artifact name weigh A, the other metadata B, the
+  body C. PostgreSQL refuses a tsvector over 1 MB; a body whose vector would be larger (e.g.
+  pages of unique codes) is shortened until it fits, and only that part is searchable.
+* User text goes through :func:`etmf.search.base.parse_query_text` first, then
+  ``websearch_to_tsquery`` (words and phrases) and ``to_tsquery`` for prefixes.
+* ``ts_headline`` does not escape HTML: it marks matches with control characters that the
+  indexed text cannot contain, the result is escaped in Python, then the markers become
+  ``<mark>`` tags.
+* Each statement runs under ``statement_timeout`` set to what is left of the budget. A
+  cancelled statement is not an error: the result says ``timed_out`` and carries what the
+  earlier statements found (the page of hits runs first, then totals and facets).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Computed,
+    Date,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    and_,
+    delete,
+    extract,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
+
+from etmf.search.base import (
+    MAX_INDEXED_TEXT_CHARS,
+    SCHEMA_VERSION,
+    SNIPPET_SOURCE_CHARS,
+    Hit,
+    ParsedText,
+    SchemaMismatch,
+    SearchDoc,
+    SearchError,
+    SearchQuery,
+    SearchResults,
+    SearchUnavailable,
+    clean_text,
+    fallback_snippet,
+    marked_html,
+    parse_query_text,
+    unique_by_id,
+)
+
+Clock = Callable[[], float]
+
+#: Included by the Alembic migrations; nothing else in the app lives on it.
+search_metadata = MetaData()
+
+_META_TEXT = (
+    "coalesce(person, '') || ' ' || coalesce(country, '') || ' ' || coalesce(language, '')"
+    " || ' ' || coalesce(version_label, '') || ' ' || coalesce(artifact_id, '')"
+    " || ' ' || coalesce(section, '') || ' ' || coalesce(zone, '')"
+)
+_TSV_EXPRESSION = (
+    "setweight(to_tsvector('english', coalesce(title, '') || ' ' || coalesce(artifact_name, '')),"
+    " 'A') || setweight(to_tsvector('english', " + _META_TEXT + "), 'B')"
+    " || setweight(to_tsvector('english', coalesce(body, '')), 'C')"
+)
+
+search_documents = Table(
+    "search_documents",
+    search_metadata,
+    Column("document_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("study_id", BigInteger, nullable=False),
+    Column("country", Text),
+    Column("site_id", BigInteger),
+    Column("zone", Text, nullable=False),
+    Column("section", Text, nullable=False),
+    Column("artifact_id", Text, nullable=False),
+    Column("artifact_name", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("document_date", Date),
+    Column("person", Text),
+    Column("language", Text),
+    Column("version_label", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("tsv", TSVECTOR, Computed(_TSV_EXPRESSION, persisted=True)),
+    Column("indexed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_search_documents_tsv", "tsv", postgresql_using="gin"),
+    Index("ix_search_documents_study_site", "study_id", "site_id"),
+    Index("ix_search_documents_zone", "zone"),
+    Index("ix_search_documents_artifact", "artifact_id"),
+    Index("ix_search_documents_status", "status"),
+    Index("ix_search_documents_date", "document_date"),
+)
+
+search_meta = Table(
+    "search_meta",
+    search_metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+_VERSION_KEY = "schema_version"
+_ENGLISH: ColumnElement[Any] = literal_column("'english'::regconfig")
+_START, _STOP = "\x02", "\x03"
+_HEADLINE_OPTIONS = (
+    f"StartSel={_START}, StopSel={_STOP}, MaxFragments=2, MaxWords=18, MinWords=6, "
+    'FragmentDelimiter=" … "'
+)
+_TITLE_OPTIONS = f"StartSel={_START}, StopSel={_STOP}, HighlightAll=true"
+_QUERY_CANCELED = "57014"
+_TSVECTOR_TOO_LONG = "54000"
+_BATCH_ROWS = 200  # rows per INSERT statement; all of them still share one commit
+_FACET_COLUMNS = {"zone": "zone", "artifact": "artifact_id", "site": "site_id",
+                  "status": "status", "year": "year"}
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the search tables (tests, demo) and stamp the current schema version."""
+    search_metadata.create_all(engine)
+    with engine.begin() as conn:
+        _stamp_version(conn)
+
+
+def _stamp_version(conn: Connection) -> None:
+    stmt = pg_insert(search_meta).values(key=_VERSION_KEY, value=str(SCHEMA_VERSION))
+    conn.execute(stmt.on_conflict_do_update(index_elements=["key"],
+                                            set_={"value": str(SCHEMA_VERSION)}))
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None)
+
+
+class PostgresIndex:
+    """Search over the ``search_documents`` table of a PostgreSQL database."""
+
+    schema_version: int = SCHEMA_VERSION
+
+    def __init__(self, engine: Engine, *, clock: Clock = time.monotonic) -> None:
+        if engine.dialect.name != "postgresql":
+            raise SearchError(
+                f"PostgreSQL full-text search needs a PostgreSQL database, not "
+                f"{engine.dialect.name}; use the whoosh search backend instead."
+            )
+        self._engine = engine
+        self._clock = clock
+        # The version only changes through migrations (which restart servers) or clear():
+        # once seen current, do not ask the database again on every search.
+        self._version_ok = False
+
+    # --- schema version ---------------------------------------------------------------
+
+    @property
+    def stored_version(self) -> int | None:
+        """The schema version stamped in ``search_meta`` (None if missing)."""
+        try:
+            with self._engine.connect() as conn:
+                value = conn.scalar(select(search_meta.c.value)
+                                    .where(search_meta.c.key == _VERSION_KEY))
+        except SQLAlchemyError as exc:
+            raise SearchUnavailable(
+                f"The search tables cannot be read ({exc.__class__.__name__}); "
+                "run the database migrations."
+            ) from exc
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def needs_reindex(self) -> bool:
+        """True when the table was filled under another schema version."""
+        return self.stored_version != SCHEMA_VERSION
+
+    def _require_current_schema(self) -> None:
+        if self._version_ok:
+            return
+        stored = self.stored_version
+        if stored != SCHEMA_VERSION:
+            raise SchemaMismatch(
+                f"The search table was built with schema version {stored or 'unknown'}, this "
+                f"server needs version {SCHEMA_VERSION}. Run the database migrations, then "
+                "`etmf search reindex` to rebuild it."
+            )
+        self._version_ok = True
+
+    # --- writing ------------------------------------------------------------------------
+
+    def index(self, docs: Iterable[SearchDoc]) -> int:
+        """Upsert documents by id, all in one transaction."""
+        self._require_current_schema()
+        rows = [_row_of(doc) for doc in unique_by_id(docs)]
+        if not rows:
+            return 0
+        try:
+            with self._engine.begin() as conn:
+                for start in range(0, len(rows), _BATCH_ROWS):
+                    _upsert_rows(conn, rows[start:start + _BATCH_ROWS])
+        except (OperationalError, InterfaceError) as exc:
+            raise SearchUnavailable(f"Indexing {len(rows)} documents failed: {exc}") from exc
+        except SQLAlchemyError as exc:
+            # Not the connection: something in these documents (the indexer isolates it).
+            raise SearchError(f"The database refused {len(rows)} documents: {exc}") from exc
+        return len(rows)
+
+    def delete(self, document_ids: Iterable[int]) -> int:
+        """Remove documents by id in one transaction."""
+        ids = list(dict.fromkeys(document_ids))
+        if not ids:
+            return 0
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(delete(search_documents)
+                             .where(search_documents.c.document_id.in_(ids)))
+        except SQLAlchemyError as exc:
+            raise SearchUnavailable(f"Removing {len(ids)} documents failed: {exc}") from exc
+        return len(ids)
+
+    def clear(self) -> None:
+        """Empty the table and stamp the current schema version (start of a reindex)."""
+        with self._engine.begin() as conn:
+            conn.execute(delete(search_documents))
+            _stamp_version(conn)
+        self._version_ok = True
+
+    # --- reading ------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Number of indexed documents."""
+        with self._engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(search_documents)) or 0)
+
+    def health(self) -> None:
+        """Raise :class:`SearchUnavailable` when the database or the tables are not usable."""
+        self._version_ok = False  # always ask the database: this is the probe
+        self._require_current_schema()
+
+    def describe(self) -> str:
+        """Backend, database (without password) and schema, for logs and the admin page."""
+        url = self._engine.url.render_as_string(hide_password=True)
+        return f"PostgreSQL full-text search on {url} (schema {SCHEMA_VERSION})"
+
+    def search(self, query: SearchQuery) -> SearchResults:
+        """Scoped, filtered, faceted search; each statement bounded by the remaining budget."""
+        self._require_current_schema()
+        start = self._clock()
+        if query.scope.is_empty:
+            return SearchResults.empty()
+        parsed = parse_query_text(query.text)
+        tsquery = _tsquery(parsed)
+        where = _restriction(query)
+        if tsquery is not None:
+            where = and_(where, search_documents.c.tsv.op("@@")(tsquery))
+
+        def remaining_ms() -> int:
+            return int((start + query.time_budget_s - self._clock()) * 1000)
+
+        hits = self._run_bounded(remaining_ms, lambda conn: _page(conn, where, tsquery, query))
+        if hits is None:
+            return SearchResults.empty(timed_out=True,
+                                       elapsed_ms=(self._clock() - start) * 1000.0)
+        counted = self._run_bounded(remaining_ms, lambda conn: _facet_counts(conn, where))
+        elapsed_ms = (self._clock() - start) * 1000.0
+        if counted is None:
+            # Totals ran out of time: what we know is the page we have.
+            return SearchResults(hits, query.offset + len(hits) if hits else 0,
+                                 {name: {} for name in _FACET_COLUMNS}, True, elapsed_ms)
+        total, facets = counted
+        return SearchResults(hits, total, facets, False, elapsed_ms)
+
+    def _run_bounded(self, remaining_ms: Callable[[], int],
+                     work: Callable[[Connection], Any]) -> Any | None:
+        """Run ``work`` in a read transaction under the remaining budget; None on timeout."""
+        budget = remaining_ms()
+        if budget <= 0:
+            return None
+        try:
+            with self._engine.begin() as conn:
+                # SET LOCAL cannot take parameters; set_config(..., true) is the same thing.
+                conn.execute(select(func.set_config("statement_timeout", f"{budget}ms", True)))
+                return work(conn)
+        except DBAPIError as exc:
+            if _sqlstate(exc) == _QUERY_CANCELED:
+                return None
+            raise SearchUnavailable(f"The search database failed: {exc.orig}") from exc
+
+
+# --- document → row ---------------------------------------------------------------------------
+
+
+def _row_of(doc: SearchDoc) -> dict[str, Any]:
+    return {
+        "document_id": doc.document_id,
+        "study_id": doc.study_id,
+        "country": clean_text(doc.country) or None,
+        "site_id": doc.site_id,
+        "zone": clean_text(doc.zone),
+        "section": clean_text(doc.section),
+        "artifact_id": clean_text(doc.artifact_id),
+        "artifact_name": clean_text(doc.artifact_name),
+        "title": clean_text(doc.title),
+        "status": clean_text(doc.status),
+        "document_date": doc.document_date,
+        "person": clean_text(doc.person) or None,
+        "language": clean_text(doc.language) or None,
+        "version_label": clean_text(doc.version_label),
+        "body": clean_text(doc.text, MAX_INDEXED_TEXT_CHARS),
+    }
+
+
+def _upsert_statement() -> Any:
+    stmt = pg_insert(search_documents)
+    changing: dict[str, Any] = {c.name: stmt.excluded[c.name] for c in search_documents.columns
+                if c.name not in ("document_id", "tsv", "indexed_at")}
+    changing["indexed_at"] = func.now()
+    return stmt.on_conflict_do_update(index_elements=["document_id"], set_=changing)
+
+
+def _upsert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Upsert rows; a row whose tsvector would pass PostgreSQL's 1 MB limit is shortened."""
+    savepoint = conn.begin_nested()
+    try:
+        conn.execute(_upsert_statement(), rows)
+        savepoint.commit()
+        return
+    except DBAPIError as exc:
+        savepoint.rollback()
+        if _sqlstate(exc) != _TSVECTOR_TOO_LONG:
+            raise
+    for row in rows:  # rare: find the oversized ones, one row at a time
+        row = dict(row)
+        while True:
+            savepoint = conn.begin_nested()
+            try:
+                conn.execute(_upsert_statement(), [row])
+                savepoint.commit()
+                break
+            except DBAPIError as exc:
+                savepoint.rollback()
+                if _sqlstate(exc) != _TSVECTOR_TOO_LONG or not row["body"]:
+                    raise
+                row["body"] = row["body"][: len(row["body"]) // 2]
+
+
+# --- building the query ----------------------------------------------------------------------
+
+
+def _tsquery(parsed: ParsedText) -> ColumnElement[Any] | None:
+    """The tsquery for the user's words, phrases and prefixes; None means browse."""
+    parts: list[ColumnElement[Any]] = []
+    websearch = parsed.websearch_text()
+    if websearch:
+        parts.append(func.websearch_to_tsquery(_ENGLISH, websearch))
+    if parsed.prefixes:
+        # Tokens are letters and digits only, so they cannot carry to_tsquery operators.
+        prefix_text = " & ".join(f"{p}:*" for p in parsed.prefixes)
+        parts.append(func.to_tsquery(_ENGLISH, prefix_text))
+    if not parts:
+        return None
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined.op("&&")(part)
+    return combined
+
+
+def _restriction(query: SearchQuery) -> ColumnElement[bool]:
+    """Scope and filters, so hits, totals and facets only count what may be seen."""
+    c = search_documents.c
+    per_study: list[ColumnElement[bool]] = []
+    for study_id, sites in sorted(query.scope.studies.items()):
+        if sites is None:
+            per_study.append(c.study_id == study_id)
+        else:
+            # Trial- and country-level documents (no site) belong to every site's view.
+            per_study.append(and_(c.study_id == study_id,
+                                  or_(c.site_id.in_(sorted(sites)), c.site_id.is_(None))))
+    parts: list[ColumnElement[bool]] = [or_(*per_study)]
+    if query.zones is not None:
+        parts.append(c.zone.in_(sorted(query.zones)))
+    if query.artifact_ids is not None:
+        parts.append(c.artifact_id.in_(sorted(query.artifact_ids)))
+    if query.site_ids is not None:
+        parts.append(c.site_id.in_(sorted(query.site_ids)))
+    if query.statuses is not None:
+        parts.append(c.status.in_(sorted(query.statuses)))
+    if query.date_from is not None:
+        parts.append(c.document_date >= query.date_from)
+    if query.date_to is not None:
+        parts.append(c.document_date <= query.date_to)
+    return and_(true(), *parts)
+
+
+def _page(conn: Connection, where: ColumnElement[bool], tsquery: ColumnElement[Any] | None,
+          query: SearchQuery) -> list[Hit]:
+    """The requested page of hits, ranked (or newest first when browsing), with snippets."""
+    if tsquery is None:
+        return _browse_page(conn, where, query)
+    return _ranked_page(conn, where, tsquery, query)
+
+
+def _browse_page(conn: Connection, where: ColumnElement[bool], query: SearchQuery) -> list[Hit]:
+    c = search_documents.c
+    rows = conn.execute(
+        select(c.document_id, c.title, func.left(c.body, 400).label("head"))
+        .where(where)
+        .order_by(c.document_date.desc().nulls_last(), c.document_id.desc())
+        .limit(query.limit).offset(query.offset)
+    ).all()
+    return [Hit(r.document_id, 0.0, r.title, fallback_snippet(r.head),
+                marked_html(r.title, _START, _STOP)) for r in rows]
+
+
+def _ranked_page(conn: Connection, where: ColumnElement[bool], tsquery: ColumnElement[Any],
+                 query: SearchQuery) -> list[Hit]:
+    c = search_documents.c
+    # Normalisation 1 divides by 1 + log(length) so long documents do not win on bulk.
+    rank = func.ts_rank(c.tsv, tsquery, 1).label("score")
+    page = (select(c.document_id, c.title, c.body, rank)
+            .where(where).order_by(rank.desc(), c.document_id)
+            .limit(query.limit).offset(query.offset)).subquery()
+    # Headlines re-parse the text, so they are made for the page's rows only.
+    rows = conn.execute(
+        select(
+            page.c.document_id, page.c.title, page.c.score,
+            func.left(page.c.body, 400).label("head"),
+            func.ts_headline(_ENGLISH, func.left(page.c.body, SNIPPET_SOURCE_CHARS), tsquery,
+                             _HEADLINE_OPTIONS).label("snippet"),
+            func.ts_headline(_ENGLISH, page.c.title, tsquery, _TITLE_OPTIONS).label("title_hl"),
+        ).order_by(page.c.score.desc(), page.c.document_id)
+    ).all()
+    return [Hit(r.document_id, float(r.score), r.title, _snippet_html(r.snippet, r.head),
+                marked_html(r.title_hl, _START, _STOP)) for r in rows]
+
+
+def _snippet_html(headline: str, head: str) -> str:
+    # Without a match in the body (e.g. a title or metadata hit) show the opening instead.
+    if _START not in headline:
+        return fallback_snippet(head)
+    return marked_html(" ".join(headline.split()), _START, _STOP)
+
+
+def _facet_counts(conn: Connection, where: ColumnElement[bool]
+                  ) -> tuple[int, dict[str, dict[str, int]]]:
+    """Total and per-facet counts over the whole scoped, filtered result set, in one pass."""
+    c = search_documents.c
+    year = extract("year", c.document_date).cast(Integer).label("year")
+    keys: Sequence[ColumnElement[Any]] = (c.zone, c.artifact_id, c.site_id, c.status, year)
+    grouping = func.grouping(*keys).label("grouping")
+    grouped = (select(*keys, grouping, func.count().label("n")).where(where)
+               .group_by(func.grouping_sets(*keys, text("()"))))
+    total = 0
+    facets: dict[str, dict[str, int]] = {name: {} for name in _FACET_COLUMNS}
+    names = list(_FACET_COLUMNS)
+    full_mask = (1 << len(keys)) - 1
+    for row in conn.execute(grouped):
+        if row.grouping == full_mask:  # the () grouping set: the grand total
+            total = int(row.n)
+            continue
+        # grouping() sets a bit for every key NOT grouped on; exactly one is grouped here.
+        position = next(i for i in range(len(keys))
+                        if not row.grouping & (1 << (len(keys) - 1 - i)))
+        value = row[position]
+        if value is not None:
+            facets[names[position]][str(value)] = int(row.n)
+    return total, facets

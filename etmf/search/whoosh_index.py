@@ -1,0 +1,513 @@
+"""Whoosh implementation of :class:`etmf.search.base.SearchIndex` (embedded default).
+
+Concurrency guarantee: Whoosh allows ONE writer at a time per index folder, enforced by a
+file lock that works across threads and processes. :meth:`WhooshIndex.index` and
+:meth:`WhooshIndex.delete` wait up to ``lock_timeout_s`` for that lock, then raise
+:class:`SearchUnavailable` (the :class:`BatchingIndexer` retries later). Readers never take
+the lock and always see the last committed generation, so searches run while a batch is
+being written.
+
+Time bound: Whoosh's own ``TimeLimitCollector`` stops work with SIGALRM, which only works in
+a process's main thread (never the case in a web server) and interrupts unrelated code.
+This module instead checks an injected clock between matched documents and inside phrase
+matching (the slow case: a phrase of common words), and raises Whoosh's ``TimeLimit`` from
+there; the collector keeps what it had. One step between checks (e.g. expanding a prefix)
+can overrun the budget slightly.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from collections.abc import Callable, Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from whoosh import columns, fields, highlight, index, matching, sorting
+from whoosh import query as wq
+from whoosh.analysis import StemmingAnalyzer
+from whoosh.collectors import WrappingCollector
+from whoosh.index import LockError
+from whoosh.qparser import MultifieldParser
+from whoosh.searching import TimeLimit
+
+from etmf.search.base import (
+    MAX_INDEXED_TEXT_CHARS,
+    SCHEMA_VERSION,
+    SNIPPET_SOURCE_CHARS,
+    Hit,
+    ParsedText,
+    SchemaMismatch,
+    SearchDoc,
+    SearchQuery,
+    SearchResults,
+    SearchUnavailable,
+    clean_text,
+    fallback_snippet,
+    metadata_text,
+    parse_query_text,
+    unique_by_id,
+)
+
+Clock = Callable[[], float]
+
+VERSION_FILE = "etmf-search-schema-version"
+NO_VALUE = "-"  # stands for "no site" / "no year" in keyword fields
+NO_DATE = "00000000"  # sorts after every real date when sorting newest first
+TEXT_FIELDS = ("title", "artifact_name", "meta", "body")
+# Title and artifact name weigh most, then the metadata, then the body, as in PostgreSQL.
+FIELD_BOOSTS = {"title": 3.0, "artifact_name": 3.0, "meta": 2.0, "body": 1.0}
+FACET_FIELDS = {"zone": "zone", "artifact": "artifact_id", "site": "site_key",
+                "status": "status", "year": "year"}
+
+
+def build_schema() -> fields.Schema:
+    """The Whoosh schema; changing it means bumping :data:`SCHEMA_VERSION`."""
+    analyzer = StemmingAnalyzer()
+    return fields.Schema(
+        doc_id=fields.ID(stored=True, unique=True),
+        # Only for ordering; a column costs nothing at index time, unlike NUMERIC's terms.
+        doc_num=fields.COLUMN(columns.NumericColumn("q")),
+        study_id=fields.ID(),
+        site_key=fields.ID(sortable=True),
+        zone=fields.ID(sortable=True),
+        artifact_id=fields.ID(sortable=True),
+        status=fields.ID(sortable=True),
+        year=fields.ID(sortable=True),
+        # YYYYMMDD: fixed width, so a term range is a date range (one term per document).
+        date_key=fields.ID(sortable=True),
+        title=fields.TEXT(analyzer=analyzer, stored=True),
+        artifact_name=fields.TEXT(analyzer=analyzer),
+        meta=fields.TEXT(analyzer=analyzer),
+        body=fields.TEXT(analyzer=analyzer),
+        snippet_src=fields.STORED(),
+    )
+
+
+class WhooshIndex:
+    """A Whoosh index in a folder. Opening creates the folder and an empty index if needed.
+
+    ``clock`` (monotonic seconds) measures the time budget of searches; tests pass a fake.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+
+    def __init__(self, path: str | os.PathLike[str], *, clock: Clock = time.monotonic,
+                 lock_timeout_s: float = 10.0) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock_timeout_s = lock_timeout_s
+        self._schema = build_schema()
+        self.path.mkdir(parents=True, exist_ok=True)
+        if index.exists_in(str(self.path)):
+            self._ix = index.open_dir(str(self.path))
+        else:
+            self._ix = index.create_in(str(self.path), self._schema)
+            self._write_version()
+
+    # --- schema version ---------------------------------------------------------------
+
+    @property
+    def stored_version(self) -> int | None:
+        """The schema version the folder's index was built with (None if unknown)."""
+        try:
+            return int((self.path / VERSION_FILE).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def needs_reindex(self) -> bool:
+        """True when the index on disk was built by another schema version."""
+        return self.stored_version != SCHEMA_VERSION
+
+    def _write_version(self) -> None:
+        # Write-then-rename so a crash never leaves a half-written marker.
+        tmp = self.path / (VERSION_FILE + ".tmp")
+        tmp.write_text(f"{SCHEMA_VERSION}\n", encoding="ascii")
+        os.replace(tmp, self.path / VERSION_FILE)
+
+    def _require_current_schema(self) -> None:
+        if self.needs_reindex:
+            raise SchemaMismatch(
+                f"The search index in {self.path} was built with schema version "
+                f"{self.stored_version or 'unknown'}, this server needs version "
+                f"{SCHEMA_VERSION}. Run `etmf search reindex` to rebuild it."
+            )
+
+    # --- writing ------------------------------------------------------------------------
+
+    def _writer(self) -> Any:
+        try:
+            return self._ix.writer(timeout=self._lock_timeout_s, delay=0.05, limitmb=128)
+        except LockError as exc:
+            raise SearchUnavailable(
+                f"The search index in {self.path} is locked by another writer and stayed "
+                f"locked for {self._lock_timeout_s:g} s; try again shortly."
+            ) from exc
+
+    def index(self, docs: Iterable[SearchDoc]) -> int:
+        """Insert or replace documents by id, all in one Whoosh commit."""
+        self._require_current_schema()
+        batch = unique_by_id(docs)
+        if not batch:
+            return 0
+        writer = self._writer()
+        try:
+            # Deleting then adding is Whoosh's recommended batch form of update_document.
+            _delete_ids(writer, (doc.document_id for doc in batch))
+            for doc in batch:
+                writer.add_document(**_fields_of(doc))
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        return len(batch)
+
+    def delete(self, document_ids: Iterable[int]) -> int:
+        """Remove documents by id in one commit."""
+        self._require_current_schema()
+        ids = list(dict.fromkeys(document_ids))
+        if not ids:
+            return 0
+        writer = self._writer()
+        try:
+            _delete_ids(writer, ids)
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        return len(ids)
+
+    def clear(self) -> None:
+        """Replace the index with an empty one of the current schema."""
+        writer = self._writer()  # hold the lock so no batch lands in the old index
+        try:
+            self._ix = index.create_in(str(self.path), self._schema)
+            self._write_version()
+        finally:
+            writer.cancel()
+
+    # --- reading ------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Number of live documents."""
+        return int(self._ix.doc_count())
+
+    def generation(self) -> int:
+        """The commit generation on disk: +1 per commit (observable proof of batching)."""
+        return int(self._ix.latest_generation())
+
+    def health(self) -> None:
+        """Raise :class:`SearchUnavailable` when the index cannot be read or is outdated."""
+        self._require_current_schema()
+        try:
+            with self._ix.searcher() as searcher:
+                searcher.doc_count()
+        except Exception as exc:  # any failure to open means search is down
+            raise SearchUnavailable(f"The search index in {self.path} cannot be read: {exc}") \
+                from exc
+
+    def describe(self) -> str:
+        """Backend, location and schema, for logs and the admin page."""
+        return f"Whoosh index at {self.path} (schema {SCHEMA_VERSION})"
+
+    def search(self, query: SearchQuery) -> SearchResults:
+        """Scoped, filtered, faceted search bounded by ``query.time_budget_s``."""
+        self._require_current_schema()
+        start = self._clock()
+        if query.scope.is_empty:
+            return SearchResults.empty()
+        deadline = _Deadline(self._clock, start + query.time_budget_s)
+        parsed = parse_query_text(query.text)
+        with self._ix.searcher() as searcher:
+            results, timed_out = _run(searcher, query, parsed, deadline)
+            hits, snippets_cut = _hits(results, query, parsed, deadline)
+            total = len(results)  # exact: both collectors keep the set of matched docs
+            facets = _facets(results)
+        elapsed_ms = (self._clock() - start) * 1000.0
+        return SearchResults(hits, total, facets, timed_out or snippets_cut, elapsed_ms)
+
+
+def _delete_ids(writer: Any, document_ids: Iterable[int]) -> None:
+    # One searcher for the whole batch: without it Whoosh opens one per deleted id.
+    with writer.searcher() as searcher:
+        for document_id in document_ids:
+            writer.delete_by_term("doc_id", str(document_id), searcher=searcher)
+
+
+# --- document → fields ---------------------------------------------------------------------
+
+
+def _date_key(value: date | None) -> str:
+    return f"{value.year:04d}{value.month:02d}{value.day:02d}" if value else NO_DATE
+
+
+def _fields_of(doc: SearchDoc) -> dict[str, Any]:
+    body = clean_text(doc.text, MAX_INDEXED_TEXT_CHARS)
+    return {
+        "doc_id": str(doc.document_id),
+        "doc_num": doc.document_id,
+        "study_id": str(doc.study_id),
+        "site_key": str(doc.site_id) if doc.site_id is not None else NO_VALUE,
+        "zone": clean_text(doc.zone),
+        "artifact_id": clean_text(doc.artifact_id),
+        "status": clean_text(doc.status),
+        "year": str(doc.document_date.year) if doc.document_date else NO_VALUE,
+        "date_key": _date_key(doc.document_date),
+        "title": clean_text(doc.title),
+        "artifact_name": clean_text(doc.artifact_name),
+        "meta": metadata_text(doc),
+        "body": body,
+        "snippet_src": body[:SNIPPET_SOURCE_CHARS],
+    }
+
+
+# --- the time bound --------------------------------------------------------------------------
+
+
+class _Deadline:
+    """Raises Whoosh's ``TimeLimit`` once the injected clock passes the deadline."""
+
+    def __init__(self, clock: Clock, at: float) -> None:
+        self._clock = clock
+        self.at = at
+
+    def passed(self) -> bool:
+        return self._clock() >= self.at
+
+    def check(self) -> None:
+        if self._clock() >= self.at:
+            raise TimeLimit()
+
+
+class _DeadlineCollector(WrappingCollector):  # type: ignore[misc]
+    """Checks the deadline before each segment and each matched document."""
+
+    def __init__(self, child: Any, deadline: _Deadline) -> None:
+        super().__init__(child)
+        self._deadline = deadline
+
+    def set_subsearcher(self, subsearcher: Any, offset: int) -> None:
+        self._deadline.check()
+        super().set_subsearcher(subsearcher, offset)
+
+    def collect_matches(self) -> None:
+        child = self.child
+        check = self._deadline.check
+        for sub_docnum in child.matches():
+            check()
+            child.collect(sub_docnum)
+
+
+class _DeadlineMatcher(matching.WrappingMatcher):  # type: ignore[misc]
+    """A term matcher that checks the deadline whenever it moves: phrase matching steps
+    through many candidates of common words without yielding a match in between."""
+
+    def __init__(self, child: Any, deadline: _Deadline, boost: float = 1.0) -> None:
+        super().__init__(child, boost=boost)
+        self._deadline = deadline
+
+    def copy(self) -> _DeadlineMatcher:
+        return _DeadlineMatcher(self.child.copy(), self._deadline, self.boost)
+
+    def _replacement(self, newchild: Any) -> _DeadlineMatcher:
+        return _DeadlineMatcher(newchild, self._deadline, self.boost)
+
+    def next(self) -> Any:
+        self._deadline.check()
+        return self.child.next()
+
+    def skip_to(self, id: int) -> Any:  # noqa: A002 - Whoosh's parameter name
+        self._deadline.check()
+        return self.child.skip_to(id)
+
+
+class _DeadlineTerm(wq.Term):  # type: ignore[misc]
+    def __init__(self, fieldname: str, text: Any, deadline: _Deadline) -> None:
+        super().__init__(fieldname, text)
+        self._deadline = deadline
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        inner = super().matcher(searcher, context)
+        if isinstance(inner, matching.NullMatcherClass):
+            return inner
+        return _DeadlineMatcher(inner, self._deadline)
+
+
+class _DeadlinePhrase(wq.Phrase):  # type: ignore[misc]
+    """Whoosh's ``Phrase`` with deadline-checking term matchers underneath."""
+
+    def __init__(self, phrase: Any, deadline: _Deadline) -> None:
+        super().__init__(phrase.fieldname, phrase.words, slop=phrase.slop, boost=phrase.boost,
+                         char_ranges=phrase.char_ranges)
+        self._deadline = deadline
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        schema_field = searcher.schema[self.fieldname]
+        reader = searcher.reader()
+        terms = []
+        for word in self.words:
+            btext = schema_field.to_bytes(word)
+            if (self.fieldname, btext) not in reader:
+                return matching.NullMatcher()
+            terms.append(_DeadlineTerm(self.fieldname, btext, self._deadline))
+        spans = wq.SpanNear2(terms, slop=self.slop, ordered=True, mindist=1)
+        found = spans.matcher(searcher, context)
+        if self.boost != 1.0:
+            found = matching.WrappingMatcher(found, boost=self.boost)
+        return found
+
+
+# --- building the query ----------------------------------------------------------------------
+
+
+# Restrictions decide WHICH documents match, not how they rank, so they weigh next to
+# nothing. Not zero: Whoosh's quality optimisations drop sub-queries that cannot score.
+_RESTRICTION_BOOST = 1e-6
+
+
+def _any_term(fieldname: str, values: Iterable[str]) -> wq.Query:
+    return wq.Or([wq.Term(fieldname, v, boost=_RESTRICTION_BOOST) for v in sorted(values)])
+
+
+def _scope_query(query: SearchQuery) -> wq.Query:
+    per_study: list[wq.Query] = []
+    for study_id, sites in sorted(query.scope.studies.items()):
+        study = wq.Term("study_id", str(study_id), boost=_RESTRICTION_BOOST)
+        if sites is None:
+            per_study.append(study)
+        else:
+            # Trial- and country-level documents (no site) belong to every site's view.
+            site_keys = {str(s) for s in sites} | {NO_VALUE}
+            per_study.append(wq.And([study, _any_term("site_key", site_keys)]))
+    return wq.Or(per_study)
+
+
+def _restriction(query: SearchQuery) -> wq.Query:
+    """Scope and filters as one query, so totals and facets only count what may be seen."""
+    parts: list[wq.Query] = [_scope_query(query)]
+    if query.zones is not None:
+        parts.append(_any_term("zone", query.zones))
+    if query.artifact_ids is not None:
+        parts.append(_any_term("artifact_id", query.artifact_ids))
+    if query.site_ids is not None:
+        parts.append(_any_term("site_key", {str(s) for s in query.site_ids}))
+    if query.statuses is not None:
+        parts.append(_any_term("status", query.statuses))
+    if query.date_from is not None or query.date_to is not None:
+        # The lowest real key is above NO_DATE: a date filter never matches undated documents.
+        low = _date_key(query.date_from) if query.date_from else "00010101"
+        high = _date_key(query.date_to) if query.date_to else "99991231"
+        parts.append(wq.TermRange("date_key", low, high, boost=_RESTRICTION_BOOST))
+    return wq.And(parts)
+
+
+def _text_query(parsed: ParsedText, schema: fields.Schema, deadline: _Deadline) -> wq.Query:
+    parser = MultifieldParser(TEXT_FIELDS, schema, fieldboosts=FIELD_BOOSTS)
+    parts: list[wq.Query] = []
+    text = parsed.websearch_text()
+    if text:
+        parts.append(parser.parse(text))
+    for prefix in parsed.prefixes:
+        parts.append(wq.Or([wq.Prefix(f, prefix, boost=FIELD_BOOSTS[f]) for f in TEXT_FIELDS]))
+
+    def with_deadline(q: wq.Query) -> wq.Query:
+        if isinstance(q, wq.Phrase):
+            return _DeadlinePhrase(q, deadline)
+        if isinstance(q, wq.Or):
+            # Whoosh preloads OR-ed matches of small indexes in one go, which would do all
+            # the phrase work before the first deadline check; stream them instead.
+            q.matcher_type = wq.Or.DEFAULT_MATCHER
+        return q
+
+    return wq.And(parts).accept(with_deadline)
+
+
+def _facet_spec() -> sorting.Facets:
+    facets = sorting.Facets()
+    for name, fieldname in FACET_FIELDS.items():
+        facets.add_facet(name, sorting.FieldFacet(fieldname, maptype=sorting.Count))
+    return facets
+
+
+def _run(searcher: Any, query: SearchQuery, parsed: ParsedText,
+         deadline: _Deadline) -> tuple[Any, bool]:
+    """Collect every match (for exact totals and facets) until done or out of time."""
+    restriction = _restriction(query)
+    sortedby = None
+    if parsed.is_empty:
+        final = restriction
+        sortedby = sorting.MultiFacet([sorting.FieldFacet("date_key", reverse=True),
+                                       sorting.FieldFacet("doc_num", reverse=True)])
+    else:
+        final = wq.And([_text_query(parsed, searcher.schema, deadline), restriction])
+    inner = searcher.collector(limit=query.offset + query.limit, sortedby=sortedby,
+                               groupedby=_facet_spec(), maptype=sorting.Count)
+    collector = _DeadlineCollector(inner, deadline)
+    try:
+        searcher.search_with_collector(final, collector)
+    except TimeLimit:
+        return collector.results(), True
+    return collector.results(), False
+
+
+# --- shaping the results ---------------------------------------------------------------------
+
+
+class _EscapingFormatter(highlight.Formatter):  # type: ignore[misc]
+    """Whoosh's HtmlFormatter does not escape the text around matches; this one does."""
+
+    between = " … "
+
+    def _text(self, text: str) -> str:
+        return html.escape(text)
+
+    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
+        return "<mark>" + html.escape(highlight.get_text(text, token, replace)) + "</mark>"
+
+
+_SNIPPETS = highlight.Highlighter(
+    fragmenter=highlight.ContextFragmenter(maxchars=120, surround=50),
+    formatter=_EscapingFormatter(),
+)
+_TITLES = highlight.Highlighter(fragmenter=highlight.WholeFragmenter(),
+                                formatter=_EscapingFormatter())
+
+
+def _hits(results: Any, query: SearchQuery, parsed: ParsedText,
+          deadline: _Deadline) -> tuple[list[Hit], bool]:
+    """The requested page; snippets are highlighted while time remains, plain after."""
+    hits: list[Hit] = []
+    cut = False
+    for hit in results[query.offset:query.offset + query.limit]:
+        stored = hit.fields()
+        title = stored.get("title", "")
+        source = stored.get("snippet_src", "")
+        snippet = title_html = ""
+        if not parsed.is_empty and not deadline.passed():
+            snippet = _SNIPPETS.highlight_hit(hit, "body", text=source, top=2)
+            title_html = _TITLES.highlight_hit(hit, "title", text=title, top=1)
+        elif not parsed.is_empty:
+            cut = True
+        score = 0.0 if parsed.is_empty else float(hit.score or 0.0)
+        hits.append(Hit(
+            document_id=int(stored["doc_id"]),
+            score=score,
+            title=title,
+            snippet_html=snippet or fallback_snippet(source),
+            title_html=title_html or html.escape(title),
+        ))
+    return hits, cut
+
+
+def _facets(results: Any) -> dict[str, dict[str, int]]:
+    facets: dict[str, dict[str, int]] = {}
+    for name in FACET_FIELDS:
+        try:
+            counts = results.groups(name)
+        except KeyError:  # cut before any document was categorised
+            counts = {}
+        facets[name] = {str(k): int(v) for k, v in counts.items() if k not in (NO_VALUE, None)}
+    return facets
