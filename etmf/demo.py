@@ -85,6 +85,42 @@ LOREM = (
 
 
 @dataclass(frozen=True)
+class DemoContext:
+    """What an area's ``demo_data.extend_demo(app, ctx)`` gets to add its own demo records."""
+
+    study_id: int
+    country_ids: dict[str, int]
+    site_ids: dict[str, int]
+    #: role code → (user id, full name) of the demo account with that role
+    users: dict[str, tuple[int, str]]
+    progress: Callable[[str], None]
+
+
+def _extensions() -> list[Callable[[Flask, DemoContext], None]]:
+    """Every ``<area>/demo_data.py`` with an ``extend_demo`` function, in name order."""
+    import importlib
+    import pkgutil
+
+    import ctms
+    import etmf
+
+    found = []
+    for package in (etmf, ctms):
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            if not info.ispkg:
+                continue
+            name = f"{package.__name__}.{info.name}.demo_data"
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+                continue
+            found.append(module.extend_demo)
+    return found
+
+
+@dataclass(frozen=True)
 class _Ctx:
     app: Flask
     study_id: int
@@ -191,6 +227,10 @@ def build_demo(app: Flask, progress: Callable[[str], None] = lambda _m: None) ->
                   fmt, state, expiry)
             count += 1
     progress(f"{count} documents filed (PDF and DOCX), some in QC, some expiring soon")
+    demo_ctx = DemoContext(study_id=study_id, country_ids=country_ids, site_ids=site_ids,
+                           users=users, progress=progress)
+    for extend in _extensions():
+        extend(app, demo_ctx)
     return demo_accounts()
 
 

@@ -1,11 +1,19 @@
-"""Thin blueprints: parse input, call one service, render or return JSON."""
+"""Thin blueprints: parse input, call one service, render or return JSON.
+
+Every module in ``etmf/web/`` (and ``ctms/web/`` once it exists) that defines a Blueprint
+named ``bp`` is registered; a module may also define ``NAV = [(label, endpoint, order)]``
+for the top navigation (``(label, endpoint, order, "admin")`` shows a link to administrators
+only). Adding a page area needs no edit here.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, g, request
+from flask import Blueprint, Flask, g, request
 from sqlalchemy.orm import Session
 
 from etmf.audit.store import Context, UnitOfWork, unit_of_work
@@ -31,10 +39,30 @@ def command() -> Iterator[UnitOfWork]:
         yield uow
 
 
+def _web_modules() -> list[str]:
+    import etmf.web
+
+    names = [f"etmf.web.{m.name}" for m in pkgutil.iter_modules(etmf.web.__path__)]
+    try:
+        import ctms.web  # type: ignore[import-not-found]
+
+        names += [f"ctms.web.{m.name}" for m in pkgutil.iter_modules(ctms.web.__path__)]
+    except ModuleNotFoundError:
+        pass
+    return sorted(names)
+
+
 def register(app: Flask) -> None:
-    from etmf.web import documents, filters, main, studies
+    from etmf.web import filters
 
     filters.register(app)
-    app.register_blueprint(main.bp)
-    app.register_blueprint(studies.bp)
-    app.register_blueprint(documents.bp)
+    nav: list[tuple[int, str, str, str]] = []
+    for name in _web_modules():
+        module = importlib.import_module(name)
+        bp = getattr(module, "bp", None)
+        if isinstance(bp, Blueprint):
+            app.register_blueprint(bp)
+        for entry in getattr(module, "NAV", []):
+            label, endpoint, order, *who = entry
+            nav.append((order, label, endpoint, who[0] if who else "all"))
+    app.config["ETMF_NAV"] = [(label, endpoint, who) for _o, label, endpoint, who in sorted(nav)]
