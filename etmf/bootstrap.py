@@ -32,6 +32,15 @@ class Services:
         return blob_store(self)
 
     @property
+    def mailer(self):  # type: ignore[no-untyped-def]
+        mailer = self.extras.get("mailer")
+        if mailer is None:
+            from etmf.mail import make_mailer
+
+            mailer = self.extras["mailer"] = make_mailer(self.settings)
+        return mailer
+
+    @property
     def search(self):  # type: ignore[no-untyped-def]
         index = self.extras.get("search")
         if index is None:

@@ -334,6 +334,31 @@ def audit_prove(instance: str | None, event_id: int) -> None:
     click.echo(json.dumps(bundle, indent=2, sort_keys=True))
 
 
+def _load_area_commands() -> None:
+    """Each ``<area>/commands.py`` with ``register(main)`` adds its own commands."""
+    import importlib
+    import pkgutil
+
+    import ctms
+    import etmf
+
+    for package in (etmf, ctms):
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            if not info.ispkg:
+                continue
+            name = f"{package.__name__}.{info.name}.commands"
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+                continue
+            module.register(main)
+
+
+_load_area_commands()
+
+
 def register_flask_cli(app: Flask) -> None:
     """`flask --app etmf` gets the same commands (handy in development)."""
     app.cli.add_command(db)

@@ -3,7 +3,9 @@
 Every module in ``etmf/web/`` (and ``ctms/web/`` once it exists) that defines a Blueprint
 named ``bp`` is registered; a module may also define ``NAV = [(label, endpoint, order)]``
 for the top navigation (``(label, endpoint, order, "admin")`` shows a link to administrators
-only). Adding a page area needs no edit here.
+only), and ``DOCUMENT_PANELS = ["area/_panel.html"]`` for sections of the document page
+(the template gets ``doc``; fetch more through a template global). Adding a page area
+needs no edit here.
 """
 
 from __future__ import annotations
@@ -57,12 +59,15 @@ def register(app: Flask) -> None:
 
     filters.register(app)
     nav: list[tuple[int, str, str, str]] = []
+    panels: list[str] = []
     for name in _web_modules():
         module = importlib.import_module(name)
         bp = getattr(module, "bp", None)
         if isinstance(bp, Blueprint):
             app.register_blueprint(bp)
+        panels.extend(getattr(module, "DOCUMENT_PANELS", []))
         for entry in getattr(module, "NAV", []):
             label, endpoint, order, *who = entry
             nav.append((order, label, endpoint, who[0] if who else "all"))
+    app.config["ETMF_DOCUMENT_PANELS"] = panels
     app.config["ETMF_NAV"] = [(label, endpoint, who) for _o, label, endpoint, who in sorted(nav)]
