@@ -49,6 +49,12 @@ def check_packages() -> str:
 def check_database(svc: Services) -> str:
     from etmf.migrate import current_revision, head_revision
 
+    url = svc.db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        from pathlib import Path
+
+        if not Path(url.database).is_file():
+            raise RuntimeError(f"database file {url.database} does not exist; run `etmf init`")
     svc.db.ping()
     current = current_revision(svc.db.engine)
     head = head_revision(svc.db.engine)

@@ -184,12 +184,10 @@ def current_access() -> Access:
 
 def password_policy_problems(password: str) -> list[str]:
     """What is wrong with a password, using the same checks as sign-up (for the CLI)."""
-    from flask_security import current_app
     from flask_security.utils import password_complexity_validator, password_length_validator
 
-    del current_app
     problems = password_length_validator(password) or []
-    problems += password_complexity_validator(password, False) or []
+    problems += password_complexity_validator(password, True) or []
     return list(problems)
 
 
