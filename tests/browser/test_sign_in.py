@@ -49,3 +49,27 @@ def test_specialist_opens_a_study_and_a_document_by_keyboard(world, live_server,
     page.get_by_role("link", name="Protocol version 3").click()
     assert page.get_by_test_id("status").inner_text() == "Draft"
     assert "Protocol version 3.pdf" in page.get_by_test_id("versions").inner_text()
+
+
+def test_every_printed_demo_credential_signs_in(app, live_server, page):
+    from etmf.demo import DEMO_PASSWORD, build_demo
+    from tests.conftest import csrf_from
+
+    with app.app_context():  # password hashing reads Flask-Security settings
+        accounts = build_demo(app)
+    assert len(accounts) == 9
+    for email, _role in accounts:
+        client = app.test_client()
+        token = csrf_from(client.get("/login").get_data(as_text=True))
+        response = client.post("/login", data={"email": email, "password": DEMO_PASSWORD,
+                                               "csrf_token": token})
+        assert response.status_code == 302, email
+        assert client.get("/").status_code == 200, email
+    page.goto(live_server.url + "/login")
+    page.get_by_label("E-mail address").fill("manager@etmf-demo.org")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server.url + "/")
+    assert page.get_by_test_id("signed-in-user").inner_text() == "Morgan Manager"
+    page.get_by_role("link", name="ONC-301").click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("ONC-301")
