@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,6 +39,20 @@ def iter_events(session: Session, batch: int = 5000) -> Iterator[Event]:
         session.expunge_all()
 
 
+def iter_event_rows(session: Session, batch: int = 20_000) -> Iterator[Any]:
+    """Plain rows (no ORM objects): verification is the hot loop over millions of events."""
+    table = Event.__table__
+    last = 0
+    while True:
+        rows = session.execute(
+            select(table).where(table.c.seq > last).order_by(table.c.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
 def verify_chain(
     session: Session, progress: Callable[[int], None] | None = None
 ) -> ChainReport:
@@ -45,7 +60,7 @@ def verify_chain(
     expected_seq = 1
     prev = GENESIS_HASH
     checked = 0
-    for event in iter_events(session):
+    for event in iter_event_rows(session):
         if event.seq != expected_seq:
             return ChainReport(checked, expected_seq - 1, prev, event.seq,
                                f"event {expected_seq} is missing (next found is {event.seq})")
