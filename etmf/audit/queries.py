@@ -77,6 +77,13 @@ def event_types(session: Session, f: AuditFilter) -> list[tuple[str, str]]:
     return [(t, ACTION_LABELS.get(t, t)) for t in rows]
 
 
+def stream_types(session: Session, f: AuditFilter) -> list[str]:
+    """The kinds of record in this trail (documents, sites, signature requests, …)."""
+    base = AuditFilter(study_id=f.study_id, actor_id=f.actor_id)
+    return list(session.scalars(_query(base).with_only_columns(Event.stream_type).distinct()
+                                .order_by(Event.stream_type)))
+
+
 def iter_all(session: Session, f: AuditFilter, batch: int = 2000) -> Iterator[Event]:
     last = 0
     while True:

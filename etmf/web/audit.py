@@ -6,6 +6,7 @@ for user trails, administrators. Writable by nobody: there is no form that chang
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
@@ -24,7 +25,7 @@ from etmf.web import db_session
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 PER_PAGE = 100
-OBJECT_TYPES = ("document", "study", "site", "country", "membership", "user")
+_STREAM_TYPE = re.compile(r"^[a-z_]{1,40}$")
 
 
 def _date(name: str) -> date | None:
@@ -44,7 +45,7 @@ def _filter(**fixed: object) -> AuditFilter:
     return AuditFilter(
         actor_id=_int("actor"),
         event_type=request.args.get("action") or None,
-        stream_type=stream_type if stream_type in OBJECT_TYPES else None,
+        stream_type=stream_type if stream_type and _STREAM_TYPE.match(stream_type) else None,
         date_from=_date("from"), date_to=_date("to"), **fixed,  # type: ignore[arg-type]
     )
 
@@ -78,7 +79,7 @@ def _render(title: str, subtitle: str, f: AuditFilter, export_endpoint: str,
         "audit/trail.html", title=title, subtitle=subtitle,
         events=queries.page(session, f, offset=(page - 1) * PER_PAGE, limit=PER_PAGE),
         total=total, page=page, per_page=PER_PAGE, actors=queries.actors(session, f),
-        actions=queries.event_types(session, f), object_types=OBJECT_TYPES,
+        actions=queries.event_types(session, f), object_types=queries.stream_types(session, f),
         args=request.args, endpoint=request.endpoint, route_args=route_args,
     )
 
@@ -99,7 +100,7 @@ def study_trail(study_id: int):  # type: ignore[no-untyped-def]
 @auth_required("session")
 def object_trail(study_id: int, object_type: str, object_id: str):  # type: ignore[no-untyped-def]
     current_access().require(Permission.VIEW_AUDIT, study_id)
-    if object_type not in OBJECT_TYPES:
+    if not _STREAM_TYPE.match(object_type):
         raise NotFound("There is no such kind of record.")
     f = AuditFilter(study_id=study_id, stream_type=object_type, stream_id=object_id,
                     actor_id=_int("actor"), event_type=request.args.get("action") or None,
