@@ -1,21 +1,29 @@
-"""The system's own keys: the audit checkpoint key (Ed25519), created at `etmf init`.
-
-The signing CA of etmf.signing lives beside it in the same folder.
+"""The system's own keys, created at `etmf init`: the audit checkpoint key (Ed25519) and the
+signing certificate authority that issues each user's signing certificate (etmf.signing).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from etmf.settings import Settings
 
 
 def system_key_paths(settings: Settings) -> list[Path]:
-    return [settings.keys_path / "audit-checkpoint.pem"]
+    paths = [settings.keys_path / "audit-checkpoint.pem"]
+    if not settings.testing:
+        paths += [settings.signing_ca_path / "ca.key.pem", settings.signing_ca_path / "ca.cert.pem"]
+    return paths
 
 
-def ensure_system_keys(settings: Settings) -> list[Path]:
-    """Create the keys that do not exist yet; returns the paths created."""
+def ensure_system_keys(settings: Settings, now: datetime | None = None) -> list[Path]:
+    """Create the keys that do not exist yet; returns the paths created.
+
+    The signing CA is created here too, except in testing mode: there it is created on
+    first use with the app's (frozen) clock, so that its validity starts before the test's
+    signing time and tests that never sign do not pay for an RSA-3072 key.
+    """
     from etmf.audit.checkpoint import generate_signing_key, save_private_key
 
     settings.keys_path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -25,4 +33,10 @@ def ensure_system_keys(settings: Settings) -> list[Path]:
         save_private_key(generate_signing_key(), checkpoint_key,
                          settings.secret_key.encode("utf-8"))
         created.append(checkpoint_key)
+    if not settings.testing:
+        from etmf.clock import SystemClock
+        from etmf.signing.pki import ensure_ca
+
+        if ensure_ca(settings, now or SystemClock().now()):
+            created.append(settings.signing_ca_path / "ca.cert.pem")
     return created

@@ -28,6 +28,8 @@ SEARCH_BACKENDS = ("whoosh", "postgres")
 MAIL_BACKENDS = ("log", "smtp")
 OBJECT_LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
 LOG_FORMATS = ("text", "json")
+SIGNING_KEYSTORES = ("file", "pkcs11")
+TIMESTAMPED_LEVELS = ("B-T", "B-LT", "B-LTA")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,15 @@ class Settings:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     tsa_url: str = ""
+    #: PAdES level when a TSA is configured: B-T, B-LT or B-LTA (without one: always B-B).
+    signature_level: str = "B-LTA"
+    #: PEM file with the TSA's root certificate(s), trusted when validating time-stamps.
+    tsa_root_cert: str = ""
+    #: Where users' signing keys live: "file" (encrypted in the instance folder) or "pkcs11".
+    signing_keystore: str = "file"
+    pkcs11_module: str = ""
+    pkcs11_token: str = ""
+    pkcs11_pin: str = ""
     log_level: str = "INFO"
     log_format: str = "text"
     #: Number of proxies in front of the server whose X-Forwarded-* headers are trusted.
@@ -98,6 +109,14 @@ class Settings:
     def keys_path(self) -> Path:
         return self.instance_path / "keys"
 
+    @property
+    def signing_ca_path(self) -> Path:
+        return self.keys_path / "signing-ca"
+
+    @property
+    def user_keys_path(self) -> Path:
+        return self.keys_path / "signing-users"
+
     def masked(self) -> dict[str, str]:
         """Settings as strings with secrets masked, for `etmf check` and reports."""
         out: dict[str, str] = {}
@@ -115,7 +134,7 @@ class Settings:
         return load_settings(overrides={**dataclasses.asdict(self), **changes}, environ={})
 
 
-_SECRET_FIELDS = {"secret_key", "password_salt", "s3_secret_key"}
+_SECRET_FIELDS = {"secret_key", "password_salt", "s3_secret_key", "pkcs11_pin"}
 
 
 def _mask_url_password(url: str) -> str:
@@ -222,6 +241,11 @@ def _validate(s: Settings) -> None:
     _one_of("object_lock_mode", s.object_lock_mode, OBJECT_LOCK_MODES)
     _one_of("log_format", s.log_format, LOG_FORMATS)
     _one_of("log_level", s.log_level.upper(), ("DEBUG", "INFO", "WARNING", "ERROR"))
+    _one_of("signing_keystore", s.signing_keystore, SIGNING_KEYSTORES)
+    _one_of("signature_level", s.signature_level, TIMESTAMPED_LEVELS)
+    if s.signing_keystore == "pkcs11" and not (s.pkcs11_module and s.pkcs11_token):
+        raise SettingsError("ETMF_PKCS11_MODULE and ETMF_PKCS11_TOKEN must be set when "
+                            "ETMF_SIGNING_KEYSTORE is pkcs11.")
     if s.storage_backend == "s3" and not s.s3_bucket:
         raise SettingsError("ETMF_S3_BUCKET must be set when ETMF_STORAGE_BACKEND is s3.")
     if s.search_backend == "postgres" and scheme == "sqlite":

@@ -14,6 +14,8 @@ class Grant:
     study_id: int
     site_id: int | None
     role: str
+    #: Zones of the TMF this grant is limited to (inspector grants); None means all.
+    zones: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class Access:
     name: str
     is_admin: bool = False
     grants: tuple[Grant, ...] = field(default_factory=tuple)
+    #: An inspector: every write is refused, whatever the route (ACC-3).
+    read_only: bool = False
 
     @property
     def actor(self) -> Actor:
@@ -33,18 +37,36 @@ class Access:
     def roles_in(self, study_id: int) -> set[str]:
         return {g.role for g in self.grants if g.study_id == study_id}
 
-    def can(self, permission: Permission, study_id: int, site_id: int | None = None) -> bool:
+    def can(self, permission: Permission, study_id: int, site_id: int | None = None,
+            *, zone: str | None = None) -> bool:
         """True if a grant on this study (and, for a site-limited grant, this site) allows it.
 
         A site-limited grant covers that site's documents and the study's trial- and
-        country-level documents, not other sites'.
+        country-level documents, not other sites'. A zone-limited grant (inspectors) covers
+        only documents of its zones; pass ``zone`` to check it.
         """
         for g in self.grants:
             if g.study_id != study_id or permission not in ROLES[g.role].permissions:
                 continue
+            if zone is not None and g.zones is not None and zone not in g.zones:
+                continue
             if g.site_id is None or site_id is None or g.site_id == site_id:
                 return True
         return False
+
+    def zone_scope(self, study_id: int) -> frozenset[str] | None:
+        """None if the user sees every zone of the study, else the zones they are limited to."""
+        zones: set[str] = set()
+        for g in self.grants:
+            if g.study_id == study_id:
+                if g.zones is None:
+                    return None
+                zones |= g.zones
+        return frozenset(zones)
+
+    def can_see_zone(self, study_id: int, zone: str) -> bool:
+        scope = self.zone_scope(study_id)
+        return scope is None or zone in scope
 
     def require_study(self, study_id: int) -> None:
         """Hide a study the user has no part in: 404, not 403, so its existence leaks not."""

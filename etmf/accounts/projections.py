@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from etmf.accounts.models import GlobalRole, Membership, User
+from etmf.accounts.models import ApiToken, GlobalRole, InspectorGrant, Membership, User
 from etmf.audit.store import PendingEvent, projection
 
 
@@ -111,3 +113,49 @@ def membership_revoked(session: Session, event: PendingEvent) -> None:
     membership = session.get(Membership, int(event.stream_id))
     assert membership is not None
     membership.revoked_at = event.occurred_at
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@projection("inspection.granted")
+def inspection_granted(session: Session, event: PendingEvent) -> None:
+    d = event.data
+    session.add(InspectorGrant(
+        id=int(event.stream_id), user_id=d["user_id"], study_id=d["study_id"],
+        starts_at=_at(d["starts_at"]), ends_at=_at(d["ends_at"]),
+        zones=",".join(d["zones"]), site_ids=",".join(str(s) for s in d["site_ids"]),
+        granted_at=event.occurred_at, granted_by=event.actor.id,
+    ))
+    session.flush()
+
+
+@projection("inspection.revoked")
+def inspection_revoked(session: Session, event: PendingEvent) -> None:
+    grant = session.get(InspectorGrant, int(event.stream_id))
+    assert grant is not None
+    grant.revoked_at = event.occurred_at
+
+
+@projection("api_token.created")
+def api_token_created(session: Session, event: PendingEvent) -> None:
+    d = event.data
+    # The hash is set by the service after this event and is never logged.
+    session.add(ApiToken(id=int(event.stream_id), user_id=d["user_id"], name=d["name"],
+                         prefix=d["prefix"], created_at=event.occurred_at,
+                         expires_at=_at(d["expires_at"])))
+    session.flush()
+
+
+@projection("api_token.revoked")
+def api_token_revoked(session: Session, event: PendingEvent) -> None:
+    row = session.get(ApiToken, int(event.stream_id))
+    assert row is not None
+    row.revoked_at = event.occurred_at
+
+
+@projection("document.viewed", "document.downloaded")
+def document_accessed(session: Session, event: PendingEvent) -> None:
+    # Reading changes no table: the event itself is the record (stream "document_access").
+    del session, event

@@ -7,6 +7,7 @@ of work so each one leaves an audit event, like every other change.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from typing import Any
@@ -19,9 +20,9 @@ from flask_wtf import CSRFProtect
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import scoped_session
 
-from etmf.accounts.access import ANONYMOUS, Access, Grant
+from etmf.accounts.access import ANONYMOUS, Access
 from etmf.accounts.models import CREDENTIAL_COLUMNS, GlobalRole, User
-from etmf.audit.store import Actor, Context, UnitOfWork, append_events
+from etmf.audit.store import Actor, Context
 
 log = logging.getLogger("etmf.security")
 
@@ -29,31 +30,42 @@ csrf = CSRFProtect()
 
 
 class AuditedUserDatastore(SQLAlchemySessionUserDatastore):
-    """Every write Flask-Security-Too makes is committed with an audit event."""
+    """Every write Flask-Security-Too makes is committed with an audit event.
+
+    The changes are replayed in a fresh write transaction rather than committed from
+    Flask-Security-Too's session: that session began reading earlier in the request, and
+    on SQLite a transaction whose snapshot predates another commit (our sign-in event, for
+    one) can no longer write.
+    """
 
     def commit(self) -> None:
+        from etmf.audit.store import unit_of_work
         from etmf.bootstrap import services
 
         session = self.db.session
         svc = services()
-        changed: list[tuple[User, list[str]]] = []
+        changed: list[tuple[int, dict[str, Any]]] = []
         for obj in list(session.dirty):
             if isinstance(obj, User):
                 state = sa_inspect(obj)
-                fields = sorted(
-                    attr.key for attr in state.attrs if attr.history.has_changes()
-                )
-                if fields:
-                    changed.append((obj, fields))
-        if changed:
-            svc.db.lock_for_write(session)
-            uow = UnitOfWork(session, svc.clock, _actor(), _context())
-            for user, fields in changed:
+                values = {attr.key: attr.value for attr in state.attrs
+                          if attr.history.has_changes()}
+                if values:
+                    changed.append((obj.id, values))
+        session.rollback()  # end the (possibly stale) transaction; objects reload later
+        if not changed:
+            return
+        with unit_of_work(svc.db, svc.clock, _actor(), _context()) as uow:
+            for user_id, values in changed:
+                row = uow.session.get(User, user_id)
+                assert row is not None
+                for key, value in values.items():
+                    setattr(row, key, value)
+                fields = sorted(values)
                 kind = ("user.password_changed" if "password" in fields
                         else "user.second_factor_changed")
-                uow.emit("user", user.id, kind, {"fields": fields})
-            append_events(session, uow.pending)
-        session.commit()
+                uow.emit("user", user_id, kind, {"fields": fields})
+            uow.commit()
 
 
 def _actor() -> Actor:
@@ -108,16 +120,38 @@ def init_security(app: Flask, svc: Any) -> None:
         SECURITY_MSG_DISABLED_ACCOUNT=("Wrong e-mail address or password.", "error"),
         SECURITY_MSG_GENERIC_AUTHN_FAILED=("Wrong e-mail address or password.", "error"),
         SECURITY_MSG_LOGIN=("Please sign in to see this page.", "info"),
+        # Second factor: an authenticator app (TOTP), required for the roles in
+        # settings.totp_required_roles when settings.require_totp (see authn.py).
+        SECURITY_TWO_FACTOR=True,
+        SECURITY_TWO_FACTOR_ENABLED_METHODS=["authenticator"],
+        SECURITY_TWO_FACTOR_ALWAYS_VALIDATE=True,
+        SECURITY_TWO_FACTOR_RESCUE_EMAIL=False,
+        SECURITY_TWO_FACTOR_SETUP_TEMPLATE="security/two_factor_setup.html",
+        SECURITY_TWO_FACTOR_VERIFY_CODE_TEMPLATE="security/two_factor_verify_code.html",
+        SECURITY_TOTP_ISSUER="eTMF",
+        SECURITY_TOTP_SECRETS={"1": hashlib.sha256(
+            ("etmf-totp:" + settings.secret_key).encode("utf-8")).hexdigest()},
+        ETMF_LOCKOUT_ATTEMPTS=settings.lockout_attempts,
+        ETMF_SESSION_TIMEOUT_MINUTES=settings.session_timeout_minutes,
+        SECURITY_MSG_TWO_FACTOR_INVALID_TOKEN=("That code is not valid. Enter the current "
+                                               "6-digit code from your app.", "error"),
     )
+    from etmf.accounts import guards
+    from etmf.accounts.authn import EtmfLoginForm
+
+    # Before CSRF: an inspector's write is refused as read-only (403) whatever it carries.
+    guards.init_app(app)
     csrf.init_app(app)
     datastore = AuditedUserDatastore(session, User, GlobalRole)
-    Security(app, datastore, register_blueprint=True)
+    Security(app, datastore, register_blueprint=True, login_form=EtmfLoginForm)
 
     @app.before_request
     def _permanent_session() -> None:
         from flask import session as flask_session
 
-        flask_session.permanent = True  # inactivity timeout = PERMANENT_SESSION_LIFETIME
+        if "Authorization" in request.headers:
+            return  # an API token call: no session, no cookie
+        flask_session.permanent = True  # the cookie's lifetime; inactivity: guards.py
 
     user_authenticated.connect(_on_login, app)
     user_logged_out.connect(_on_logout, app)
@@ -138,14 +172,16 @@ def _scope() -> int:
         return threading.get_ident()
 
 
-def _record(user: User, event_type: str, *, rotate_uniquifier: bool = False) -> None:
+def _record(user: User, event_type: str, *, rotate_uniquifier: bool = False,
+            cause: str | None = None) -> None:
     from etmf.audit.store import unit_of_work
     from etmf.bootstrap import services
 
     svc = services()
     with unit_of_work(svc.db, svc.clock, Actor(id=user.id, name=user.full_name),
                       _context()) as uow:
-        uow.emit("user", user.id, event_type, {"email": user.email})
+        data = {"email": user.email, **({"cause": cause} if cause else {})}
+        uow.emit("user", user.id, event_type, data)
         if rotate_uniquifier:
             # The session cookie names the user by fs_uniquifier: a new one makes every
             # earlier cookie of this user worthless, so a copied cookie cannot be replayed.
@@ -156,28 +192,34 @@ def _record(user: User, event_type: str, *, rotate_uniquifier: bool = False) -> 
 
 
 def _on_login(app: Flask, user: User, **_: Any) -> None:
+    from etmf.accounts.guards import mark_activity
+
     _record(user, "user.login")
+    mark_activity()
 
 
 def _on_logout(app: Flask, user: User | None = None, **_: Any) -> None:
     if user is not None and getattr(user, "id", None):
-        _record(user, "user.logout", rotate_uniquifier=True)
+        _record(user, "user.logout", rotate_uniquifier=True,
+                cause=g.get("etmf_logout_cause", "signed out"))
 
 
 def current_access() -> Access:
-    """The signed-in user's permissions, computed once per request."""
+    """The signed-in user's permissions, computed once per request.
+
+    Memberships, plus inspector grants whose window contains the server's now (ACC-3).
+    """
     cached = g.get("etmf_access")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     if not getattr(current_user, "is_authenticated", False):
         access = ANONYMOUS
     else:
-        access = Access(
-            user_id=current_user.id,
-            name=current_user.full_name,
-            is_admin=current_user.is_admin,
-            grants=tuple(Grant(m.study_id, m.site_id, m.role) for m in current_user.memberships),
-        )
+        from etmf.accounts.authn import auth_session, load_access
+        from etmf.bootstrap import services
+
+        access = load_access(auth_session(), current_user._get_current_object(),  # type: ignore[attr-defined]
+                             services().clock.now())
     g.etmf_access = access
     return access
 

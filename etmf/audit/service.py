@@ -169,7 +169,10 @@ def _as_pending(event: Event) -> PendingEvent:
 def projected_tables() -> list[Table]:
     from etmf.accounts.models import CREDENTIAL_COLUMNS  # noqa: F401 - documents the exclusion
 
-    return [t for t in Base.metadata.sorted_tables if t.name not in NOT_PROJECTED]
+    # A table marked ``info={"not_projected": True}`` is a cache derived from something
+    # other than the log (e.g. text extracted from file bytes) and is not compared.
+    return [t for t in Base.metadata.sorted_tables
+            if t.name not in NOT_PROJECTED and not t.info.get("not_projected")]
 
 
 def _normalise(value: Any) -> Any:

@@ -75,4 +75,36 @@ def allowed_actions(current: State | str) -> list[Action]:
 
 
 def is_final(state: State | str) -> bool:
-    return State(state) in {State.APPROVED, State.SUPERSEDED, State.OBSOLETE}
+    return state in {State.APPROVED, State.SUPERSEDED, State.OBSOLETE}
+
+
+# Records without a file of their own (REC-7). They are browsable like documents but have
+# no versions: a placeholder (an expected document) becomes a draft when its file is
+# uploaded; a signpost says which other system holds the record and where.
+PLACEHOLDER = "placeholder"
+SIGNPOST = "signpost"
+RECORD_STATUS_LABELS = {PLACEHOLDER: "Expected (placeholder)", SIGNPOST: "Held elsewhere"}
+#: What a reader without draft rights may see.
+VISIBLE_WITHOUT_DRAFTS = (State.APPROVED.value, State.SUPERSEDED.value, PLACEHOLDER, SIGNPOST)
+
+
+def status_label(status: str) -> str:
+    """Label of any document status, lifecycle or placeholder/signpost."""
+    if status in RECORD_STATUS_LABELS:
+        return RECORD_STATUS_LABELS[status]
+    try:
+        return State(status).label
+    except ValueError:
+        return status
+
+
+#: Categories a QC reviewer picks from when rejecting.
+QC_CATEGORIES = (
+    "Wrong classification",
+    "Metadata incorrect or missing",
+    "Illegible or incomplete",
+    "Missing signature or date",
+    "Wrong or superseded version",
+    "Duplicate",
+    "Other",
+)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from etmf.db import Base, UTCDateTime
@@ -41,6 +51,9 @@ class Document(Base):
     created_by_id: Mapped[int | None] = mapped_column(Integer)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=0)
+    #: For a signpost (status "signpost"): the system holding the record, and where in it.
+    signpost_system: Mapped[str | None] = mapped_column(String(200))
+    signpost_location: Mapped[str | None] = mapped_column(String(500))
 
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document", order_by="DocumentVersion.number", viewonly=True
@@ -72,3 +85,50 @@ class DocumentVersion(Base):
     signed_from_version_id: Mapped[int | None] = mapped_column(Integer)
 
     document: Mapped[Document] = relationship(back_populates="versions", viewonly=True)
+
+
+class QcIssue(Base):
+    """A finding of QC on one version, raised when it is rejected; answered by the filer.
+
+    A document cannot go back to QC while one of its issues is unanswered.
+    """
+
+    __tablename__ = "qc_issues"
+    __table_args__ = (Index("ix_qc_issues_study", "study_id"),
+                      Index("ix_qc_issues_document", "document_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
+    version_id: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(40))
+    comment: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    raised_by_id: Mapped[int | None] = mapped_column(Integer)
+    raised_by_name: Mapped[str] = mapped_column(String(200))
+    response: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_by_id: Mapped[int | None] = mapped_column(Integer)
+    answered_by_name: Mapped[str | None] = mapped_column(String(200))
+
+
+class DocumentText(Base):
+    """Extracted text of a file, keyed by its SHA-256: a cache, NOT a projection.
+
+    Text is a pure function of the bytes (and the extractor), so it is kept out of the
+    audit log; ``etmf audit verify`` skips this table (``info["not_projected"]``). Losing
+    it costs a re-extraction at the next reindex, nothing else. A failed extraction is
+    recorded here (``status="failed"`` with ``error`` in words) and shown on the document
+    page; it never stops filing.
+    """
+
+    __tablename__ = "document_texts"
+    __table_args__ = {"info": {"not_projected": True}}
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))  # "ok" | "failed" | "none"
+    error: Mapped[str | None] = mapped_column(Text)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    text: Mapped[str] = mapped_column(Text, default="")
+    extracted_at: Mapped[datetime] = mapped_column(UTCDateTime())

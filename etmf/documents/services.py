@@ -14,8 +14,17 @@ from sqlalchemy import select
 from etmf.accounts.access import Access
 from etmf.accounts.roles import Permission
 from etmf.audit.store import UnitOfWork
-from etmf.documents.lifecycle import REASON_REQUIRED, Action, State, is_final, next_state
-from etmf.documents.models import Document, DocumentVersion
+from etmf.documents.lifecycle import (
+    PLACEHOLDER,
+    QC_CATEGORIES,
+    REASON_REQUIRED,
+    SIGNPOST,
+    Action,
+    State,
+    is_final,
+    next_state,
+)
+from etmf.documents.models import Document, DocumentVersion, QcIssue
 from etmf.errors import InvalidTransition, NotFound, ValidationError
 from etmf.reference_model.model import UnknownArtifact, load_reference_model
 from etmf.studies.models import Country, Site, Study
@@ -93,12 +102,33 @@ def _check_dates(uow: UnitOfWork, document_date: date | None, expiry: date | Non
         raise ValidationError("The expiry date is before the document date.")
 
 
-def file_document(uow: UnitOfWork, access: Access, cmd: FileDocument) -> int:
-    """File a new document with its first version, as a draft."""
+@dataclass(frozen=True)
+class NewRecord:
+    """A placeholder (an expected document, no file yet) or a signpost (REC-7)."""
+
+    study_id: int
+    artifact: str
+    title: str
+    level: str = "trial"
+    country_id: int | None = None
+    site_id: int | None = None
+    sub_artifact: str | None = None
+    person: str | None = None
+    language: str | None = None
+    document_date: date | None = None
+    expiry_date: date | None = None
+    #: For a signpost: the system holding the record, and where in it.
+    system: str | None = None
+    location: str | None = None
+
+
+def _filing_payload(uow: UnitOfWork, access: Access, cmd: FileDocument | NewRecord
+                    ) -> dict[str, object]:
+    """Check where a record is filed and return the common part of its event payload."""
     _study_for_change(uow, cmd.study_id)
     access.require(Permission.FILE, cmd.study_id, cmd.site_id)
     artifact = _resolve_artifact(cmd.artifact)
-    title = cmd.title.strip()
+    title = _clean(cmd.title, 500, "title")
     if not title:
         raise ValidationError("A title is required.")
     if cmd.level not in LEVELS:
@@ -117,24 +147,83 @@ def file_document(uow: UnitOfWork, access: Access, cmd: FileDocument) -> int:
     else:
         country_id = site_id = None
     _check_dates(uow, cmd.document_date, cmd.expiry_date)
+    return {
+        "study_id": cmd.study_id, "artifact_id": artifact.unique_id,
+        "artifact_number": artifact.number, "zone": artifact.zone_number,
+        "section": artifact.section_number,
+        "sub_artifact": _clean(cmd.sub_artifact, 200, "sub-artifact") or None,
+        "level": cmd.level, "country_id": country_id, "site_id": site_id,
+        "title": title, "person": _clean(cmd.person, 200, "person") or None,
+        "language": _clean(cmd.language, 20, "language") or None,
+        "document_date": cmd.document_date.isoformat() if cmd.document_date else None,
+        "expiry_date": cmd.expiry_date.isoformat() if cmd.expiry_date else None,
+    }
 
+
+def _clean(value: str | None, limit: int, what: str) -> str:
+    """Stripped text without control characters, refused (not cut) beyond ``limit``."""
+    if value is None:
+        return ""
+    text = "".join(c for c in str(value) if c in "\t" or (ord(c) >= 32 and ord(c) != 127))
+    text = " ".join(text.split())
+    if len(text) > limit:
+        raise ValidationError(f"The {what} is {len(text)} characters long; at most {limit} "
+                              "are allowed.")
+    return text
+
+
+def file_document(uow: UnitOfWork, access: Access, cmd: FileDocument) -> int:
+    """File a new document with its first version, as a draft."""
+    payload = _filing_payload(uow, access, cmd)
     doc_id = uow.allocate_id(Document)
     version_id = uow.allocate_id(DocumentVersion)
-    uow.emit(
-        "document", doc_id, "document.filed",
-        {
-            "study_id": cmd.study_id, "artifact_id": artifact.unique_id,
-            "artifact_number": artifact.number, "zone": artifact.zone_number,
-            "section": artifact.section_number, "sub_artifact": cmd.sub_artifact,
-            "level": cmd.level, "country_id": country_id, "site_id": site_id,
-            "title": title, "person": cmd.person, "language": cmd.language,
-            "document_date": cmd.document_date.isoformat() if cmd.document_date else None,
-            "expiry_date": cmd.expiry_date.isoformat() if cmd.expiry_date else None,
-            "version": _version_payload(version_id, 1, cmd.version_label, cmd.file),
-        },
-        expected_version=0, study_id=cmd.study_id,
-    )
+    payload["version"] = _version_payload(version_id, 1, cmd.version_label, cmd.file)
+    uow.emit("document", doc_id, "document.filed", payload,
+             expected_version=0, study_id=cmd.study_id)
     return doc_id
+
+
+def create_placeholder(uow: UnitOfWork, access: Access, cmd: NewRecord) -> int:
+    """Record that a document is expected; its file is uploaded later as version 1."""
+    payload = _filing_payload(uow, access, cmd)
+    doc_id = uow.allocate_id(Document)
+    uow.emit("document", doc_id, "document.placeholder_created", payload,
+             expected_version=0, study_id=cmd.study_id)
+    return doc_id
+
+
+def create_signpost(uow: UnitOfWork, access: Access, cmd: NewRecord) -> int:
+    """Record that an essential record is held in another system, and where (REC-7)."""
+    payload = _filing_payload(uow, access, cmd)
+    system = _clean(cmd.system, 200, "system name")
+    location = _clean(cmd.location, 500, "location")
+    if not system or not location:
+        raise ValidationError("A signpost needs the name of the system holding the record "
+                              "and where in it the record is.")
+    payload.update({"system": system, "location": location})
+    doc_id = uow.allocate_id(Document)
+    uow.emit("document", doc_id, "document.signpost_created", payload,
+             expected_version=0, study_id=cmd.study_id)
+    return doc_id
+
+
+def duplicates_in_study(session, study_id: int, sha256: str) -> list[Document]:  # type: ignore[no-untyped-def]
+    """Documents of the study that already hold a version with exactly these bytes."""
+    return list(session.scalars(
+        select(Document).join(DocumentVersion, DocumentVersion.document_id == Document.id)
+        .where(Document.study_id == study_id, DocumentVersion.sha256 == sha256)
+        .distinct().order_by(Document.id)))
+
+
+def next_version_label(current: str | None, *, major: bool) -> str:
+    """The label after ``current``: "1.0" → "2.0" (major) or "1.1" (minor)."""
+    parts = (current or "").split(".")
+    try:
+        high = int(parts[0])
+        low = int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return "2.0" if major else "1.1"
+    return f"{high + 1}.0" if major else f"{high}.{low + 1}"
 
 
 def _version_payload(
@@ -142,7 +231,8 @@ def _version_payload(
     signed_from: int | None = None,
 ) -> dict[str, object]:
     return {
-        "id": version_id, "number": number, "label": label.strip() or str(number),
+        "id": version_id, "number": number,
+        "label": _clean(label, 20, "version label") or str(number),
         "status": State.DRAFT.value, "sha256": f.sha256, "size": f.size, "mime": f.mime,
         "filename": f.filename, "page_count": f.page_count, "note": note,
         "signed_from_version_id": signed_from,
@@ -165,6 +255,9 @@ def add_version(
     doc = get_document(uow, document_id)
     access.require(Permission.FILE, doc.study_id, doc.site_id)
     _study_for_change(uow, doc.study_id)
+    if doc.status == SIGNPOST:
+        raise InvalidTransition("A signpost points to a record held in another system; "
+                                "it has no files of its own.")
     if doc.status in (State.IN_QC, State.OBSOLETE):
         raise InvalidTransition(
             f"A new version cannot be added while the document is {State(doc.status).label}."
@@ -189,18 +282,60 @@ _ACTION_PERMISSION = {
 }
 
 
+@dataclass(frozen=True)
+class NewQcIssue:
+    category: str
+    comment: str
+
+
+def open_qc_issues(session, document_id: int) -> list[QcIssue]:  # type: ignore[no-untyped-def]
+    return list(session.scalars(select(QcIssue).where(
+        QcIssue.document_id == document_id, QcIssue.answered_at.is_(None)
+    ).order_by(QcIssue.id)))
+
+
 def transition(
     uow: UnitOfWork, access: Access, document_id: int, action: Action | str, *,
     expected_version: int, reason: str | None = None,
+    issues: list[NewQcIssue] | None = None,
 ) -> State:
-    """Move the current version through the lifecycle (enforced in order: OPS-1)."""
-    action = Action(action)
+    """Move the current version through the lifecycle (enforced in order: OPS-1).
+
+    Rejecting needs at least one QC issue (category and comment); a document with an
+    unanswered issue cannot be sent to QC again. A placeholder or signpost can only be
+    withdrawn (it is no longer expected / no longer held there).
+    """
+    try:
+        action = Action(action)
+    except ValueError:
+        raise ValidationError(f"{action!r} is not a document action.") from None
     doc = get_document(uow, document_id)
     access.require(_ACTION_PERMISSION[action], doc.study_id, doc.site_id)
     _study_for_change(uow, doc.study_id)
+    if doc.status in (PLACEHOLDER, SIGNPOST):
+        if action is not Action.WITHDRAW:
+            raise InvalidTransition("A placeholder or signpost has no file to review; "
+                                    "upload its file first, or withdraw it.")
+        uow.emit(
+            "document", document_id, "document.transitioned",
+            {"version_id": None, "action": action.value, "from": doc.status,
+             "to": State.OBSOLETE.value, "superseded_version_id": None},
+            expected_version=expected_version, study_id=doc.study_id, reason=reason,
+            reason_required=True,
+        )
+        return State.OBSOLETE
     version = uow.session.get(DocumentVersion, doc.current_version_id)
     assert version is not None
     new_state = next_state(version.status, action)
+    payload: dict[str, object] = {}
+    if action is Action.REJECT:
+        payload["qc_issues"] = _new_issues(uow, issues or [])
+        if not (reason and reason.strip()):
+            reason = "; ".join(f"{i['category']}: {i['comment']}"
+                               for i in payload["qc_issues"])[:1000]  # type: ignore[union-attr]
+    if action is Action.SUBMIT_QC and open_qc_issues(uow.session, document_id):
+        raise InvalidTransition("Answer every open QC issue of this document before you "
+                                "send it to QC again.")
     superseded = None
     if new_state is State.APPROVED:
         superseded = uow.session.scalar(
@@ -213,11 +348,50 @@ def transition(
     uow.emit(
         "document", document_id, "document.transitioned",
         {"version_id": version.id, "action": action.value, "from": version.status,
-         "to": new_state.value, "superseded_version_id": superseded},
+         "to": new_state.value, "superseded_version_id": superseded, **payload},
         expected_version=expected_version, study_id=doc.study_id, reason=reason,
         reason_required=action in REASON_REQUIRED,
     )
     return new_state
+
+
+def _new_issues(uow: UnitOfWork, issues: list[NewQcIssue]) -> list[dict[str, object]]:
+    if not issues:
+        raise ValidationError("Record at least one QC issue (a category and a comment) "
+                              "so that the filer knows what to fix.")
+    out = []
+    for issue in issues:
+        if issue.category not in QC_CATEGORIES:
+            raise ValidationError(f"{issue.category!r} is not a QC issue category; use one "
+                                  f"of: {', '.join(QC_CATEGORIES)}.")
+        comment = _clean(issue.comment, 2000, "QC comment")
+        if not comment:
+            raise ValidationError("Every QC issue needs a comment saying what is wrong.")
+        out.append({"id": uow.allocate_id(QcIssue), "category": issue.category,
+                    "comment": comment})
+    return out
+
+
+def answer_qc_issue(uow: UnitOfWork, access: Access, issue_id: int, response: str, *,
+                    expected_version: int) -> None:
+    """The filer says what was done about a QC issue (required before resubmission)."""
+    issue = uow.session.get(QcIssue, issue_id)
+    if issue is None:
+        raise NotFound("There is no such QC issue.")
+    doc = get_document(uow, issue.document_id)
+    access.require(Permission.FILE, doc.study_id, doc.site_id)
+    _study_for_change(uow, doc.study_id)
+    if issue.answered_at is not None:
+        raise InvalidTransition("This QC issue has already been answered.")
+    text = _clean(response, 2000, "answer")
+    if not text:
+        raise ValidationError("Say what was done about the QC issue.")
+    uow.emit("document", doc.id, "document.qc_issue_answered",
+             {"issue_id": issue.id, "response": text},
+             expected_version=expected_version, study_id=doc.study_id)
+
+
+_METADATA_LIMITS = {"title": 500, "person": 200, "language": 20, "sub_artifact": 200}
 
 
 def change_metadata(
@@ -230,9 +404,10 @@ def change_metadata(
     _study_for_change(uow, doc.study_id)
     diff: dict[str, list[object]] = {}
     for field, new in changes.items():
-        if field not in {"title", "person", "language", "sub_artifact",
-                         "document_date", "expiry_date"}:
+        if field not in _METADATA_LIMITS and field not in {"document_date", "expiry_date"}:
             raise ValidationError(f"{field!r} cannot be edited.")
+        if field in _METADATA_LIMITS:
+            new = _clean(new, _METADATA_LIMITS[field], field.replace("_", " ")) or None
         old = getattr(doc, field)
         old_s = old.isoformat() if isinstance(old, date) else old
         new_s = new.isoformat() if isinstance(new, date) else new

@@ -57,22 +57,27 @@ def receive_file(
 ) -> StoredFile:
     """Check an uploaded file and write it to blob storage; returns what to record."""
     with spooled(stream, tmp_dir, max_bytes) as path:
-        try:
-            checked = inspect_upload(
-                path, filename, max_bytes=max_bytes, allowed_types=ALLOWED_TYPES
-            )
-        except RejectedFile as exc:
-            if exc.code == "too_large":
-                raise UploadTooLarge(exc.message) from None
-            raise BadUpload(exc.message, detail={"reason": exc.code}) from None
-        with path.open("rb") as fh:
-            ref = blobs.put(fh)
-        if ref.sha256 != checked.sha256:  # the file changed between check and store
-            raise BadUpload("The file changed while it was being stored; upload it again.")
-        return StoredFile(
-            sha256=ref.sha256, size=ref.size, mime=checked.detected.mime,
-            filename=checked.filename, page_count=checked.page_count,
+        return store_checked(blobs, path, filename, max_bytes=max_bytes)
+
+
+def store_checked(blobs, path: Path, filename: str, *, max_bytes: int) -> StoredFile:  # type: ignore[no-untyped-def]
+    """Run the intake checks on a spooled file, then write it to blob storage."""
+    try:
+        checked = inspect_upload(
+            path, filename, max_bytes=max_bytes, allowed_types=ALLOWED_TYPES
         )
+    except RejectedFile as exc:
+        if exc.code == "too_large":
+            raise UploadTooLarge(exc.message) from None
+        raise BadUpload(exc.message, detail={"reason": exc.code}) from None
+    with path.open("rb") as fh:
+        ref = blobs.put(fh)
+    if ref.sha256 != checked.sha256:  # the file changed between check and store
+        raise BadUpload("The file changed while it was being stored; upload it again.")
+    return StoredFile(
+        sha256=ref.sha256, size=ref.size, mime=checked.detected.mime,
+        filename=checked.filename, page_count=checked.page_count,
+    )
 
 
 def copy_stream(src: BinaryIO, dst: BinaryIO) -> None:

@@ -52,3 +52,11 @@ def site_added(session: Session, event: PendingEvent) -> None:
         )
     )
     session.flush()
+
+
+@projection("study.locked", "study.unlocked")
+def study_lock_changed(session: Session, event: PendingEvent) -> None:
+    study = session.get(Study, int(event.stream_id))
+    assert study is not None
+    study.locked_at = event.occurred_at if event.type == "study.locked" else None
+    study.version = event.stream_version

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from etmf.accounts.access import Access
 from etmf.audit.store import UnitOfWork
-from etmf.errors import Conflict, NotFound, ValidationError
+from etmf.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from etmf.studies.models import Country, Site, Study
 
 PHASES = ("I", "II", "III", "IV", "I/II", "II/III")
@@ -81,3 +82,34 @@ def add_site(
               "status": status},
              expected_version=0, study_id=study_id)
     return site_id
+
+
+def _study_for_admin(uow: UnitOfWork, access: Access, study_id: int) -> Study:
+    if not access.is_admin:
+        raise Forbidden("Only an administrator can lock or unlock a study.")
+    study = uow.session.get(Study, study_id)
+    if study is None:
+        raise NotFound("There is no such study.")
+    return study
+
+
+def lock_study(uow: UnitOfWork, access: Access, study_id: int, *, reason: str | None,
+               expected_version: int) -> None:
+    """Archive a study: every document becomes read-only until it is unlocked (REC-3)."""
+    study = _study_for_admin(uow, access, study_id)
+    if study.locked_at is not None:
+        raise InvalidTransition(f"Study {study.protocol_number} is already locked.")
+    uow.emit("study", study_id, "study.locked", {"protocol_number": study.protocol_number},
+             expected_version=expected_version, study_id=study_id, reason=reason,
+             reason_required=True)
+
+
+def unlock_study(uow: UnitOfWork, access: Access, study_id: int, *, reason: str | None,
+                 expected_version: int) -> None:
+    """Make a locked study editable again; the reason is kept in the audit trail."""
+    study = _study_for_admin(uow, access, study_id)
+    if study.locked_at is None:
+        raise InvalidTransition(f"Study {study.protocol_number} is not locked.")
+    uow.emit("study", study_id, "study.unlocked", {"protocol_number": study.protocol_number},
+             expected_version=expected_version, study_id=study_id, reason=reason,
+             reason_required=True)

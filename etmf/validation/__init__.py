@@ -1,0 +1,1 @@
+"""Computer system validation: requirement catalogue, IQ/OQ report, traceability, PQ template."""

@@ -1,0 +1,169 @@
+"""Who may call which route: the expected table of the permission matrix test (ACC-1).
+
+EVERY endpoint of the app must have an entry here; a new route without one fails
+``test_permission_matrix.py`` with the list of the missing endpoints. To add yours, pick one
+policy and write one line::
+
+    "area.endpoint": Study(P.VIEW_STUDY),          # members whose role holds the permission
+    "area.endpoint": Admin(),                      # administrators only
+    "area.endpoint": SignedIn(),                   # anyone signed in (their own things)
+    "area.endpoint": Public(),                     # no sign-in needed
+    "area.endpoint": Flow("why"),                  # a sign-in flow, not checked by role
+
+``data`` is the form sent with POST (a JSON body if it has ``JSON: True``) (and the query for GET): give what the route needs to get
+past input validation to its permission check, so that a refusal really is the permission.
+If your route takes a URL argument this file does not know, add it to ``ARGS`` in
+``test_permission_matrix.py``.
+
+What the test expects, per role:
+* anonymous: Public allowed; everything else 302 to /login (401 JSON under /api/);
+* an inspector outside the window cannot sign in, so is anonymous; inside it, every non-GET
+  is 403 (read-only), GET follows the policy with the inspector role's permissions;
+* Study(P): members whose role has P are let through (not 401/403, and for GET with real
+  ids not 4xx); other members get 403 or 404; users of another study, and administrators
+  without a membership, get 404 (a study's existence is not revealed);
+* Admin: administrators through, everyone else 403 or 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from etmf.accounts.roles import Permission as P
+
+#: In ``data``: replaced by a small PDF upload in each request.
+UPLOAD = "<a PDF file>"
+#: A key of ``data``: send the rest as a JSON body (CSRF token in the X-CSRFToken header).
+JSON = "__json__"
+
+
+@dataclass(frozen=True)
+class Policy:
+    data: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Public(Policy):
+    pass
+
+
+@dataclass(frozen=True)
+class SignedIn(Policy):
+    pass
+
+
+@dataclass(frozen=True)
+class Admin(Policy):
+    pass
+
+
+@dataclass(frozen=True)
+class Study(Policy):
+    permission: P = P.VIEW_STUDY
+
+    def __init__(self, permission: P, data: dict[str, object] | None = None) -> None:
+        object.__setattr__(self, "permission", permission)
+        object.__setattr__(self, "data", data or {})
+
+
+@dataclass(frozen=True)
+class Flow(Policy):
+    why: str = ""
+
+    def __init__(self, why: str) -> None:
+        object.__setattr__(self, "why", why)
+        object.__setattr__(self, "data", {})
+
+
+EXPECTED: dict[str, Policy] = {
+    # -- platform -------------------------------------------------------------------------
+    "static": Public(),
+    "main.healthz": Public(),
+    "main.readyz": Public(),
+    "main.home": SignedIn(),
+    "search.search": SignedIn(),  # results are scoped inside (ACC-2 tests in search/)
+    # -- Flask-Security-Too ----------------------------------------------------------------
+    "security.static": Public(),
+    "security.login": Flow("the sign-in form itself"),
+    "security.logout": Flow("signs out; tested in test_app_basics"),
+    "security.change_password": SignedIn(),
+    "security.verify": Flow("re-authentication form"),
+    "security.tf_select": Flow("second-factor state machine (test_totp.py)"),
+    "security.two_factor_rescue": Flow("second-factor state machine"),
+    "security.two_factor_setup": Flow("second-factor enrolment (test_totp.py)"),
+    "security.two_factor_setup_validate": Flow("second-factor enrolment"),
+    "security.two_factor_token_validation": Flow("second-factor state machine"),
+    # -- accounts, profile, administration --------------------------------------------------
+    "account.profile": SignedIn(),
+    "account.keepalive": SignedIn(),
+    "account.create_token": SignedIn({"name": "matrix", "days": 1}),
+    "account.revoke_token": SignedIn(),
+    "admin.users": Admin(),
+    "admin.create_user": Admin(),
+    "admin.user": Admin(),
+    "admin.deactivate": Admin(),
+    "admin.reactivate": Admin(),
+    "admin.unlock": Admin(),
+    "admin.global_roles": Admin(),
+    "admin.grant_membership": Admin(),
+    "admin.revoke_membership": Admin(),
+    "admin.locked": Admin(),
+    "admin.inspections": Admin(),
+    "admin.grant_inspection": Admin(),
+    "admin.revoke_inspection": Admin(),
+    # -- API --------------------------------------------------------------------------------
+    "api.openapi_json": Public(),
+    "api.me": SignedIn(),
+    "api.studies": SignedIn(),
+    "api.study": Study(P.VIEW_STUDY),
+    "api_documents.list_documents": Study(P.VIEW_STUDY),
+    "api_documents.tree": Study(P.VIEW_STUDY),
+    "api_documents.get_document": Study(P.VIEW_APPROVED),
+    "api_documents.download": Study(P.VIEW_APPROVED),
+    "api_documents.search": SignedIn(),
+    "api_documents.file_document": Study(P.FILE),
+    "api_documents.add_version": Study(P.FILE, {"file": UPLOAD, "expected_version": "3"}),
+    "api_documents.transition": Study(P.APPROVE, {JSON: True, "action": "withdraw",
+                                                  "expected_version": 3, "reason": "matrix"}),
+    # -- studies and documents ----------------------------------------------------------------
+    "studies.overview": Study(P.VIEW_STUDY),
+    "studies.documents": Study(P.VIEW_STUDY),
+    "studies.archive": Admin(),
+    "studies.lock": Admin({"version": "1"}),
+    "studies.unlock": Admin({"version": "1"}),
+    "documents.artifacts_json": SignedIn(),
+    "documents.detail": Study(P.VIEW_APPROVED),
+    "documents.download": Study(P.VIEW_APPROVED),
+    "documents.file_new": Study(P.FILE),
+    "documents.file_upload": Study(P.FILE),
+    "documents.file_commit": Study(P.FILE),
+    "documents.record_new": Study(P.FILE),
+    "documents.edit": Study(P.EDIT_METADATA),
+    "documents.add_version": Study(P.FILE, {"file": UPLOAD, "version": "3"}),
+    "documents.transition": Study(P.APPROVE, {"action": "withdraw", "version": "3",
+                                              "reason": "matrix"}),
+    "documents.qc_issues": Study(P.VIEW_STUDY),
+    "documents.answer_issue": Study(P.FILE),
+    # -- audit trail ---------------------------------------------------------------------------
+    "audit.study_trail": Study(P.VIEW_AUDIT),
+    "audit.object_trail": Study(P.VIEW_AUDIT),
+    "audit.user_trail": Admin(),
+    # -- signing ---------------------------------------------------------------------------------
+    "pki.ca_certificate": Public(),
+    "pki.crl": Public(),
+    "signing.profile": SignedIn(),
+    "signing.accept": SignedIn(),
+    "signing.certificate_pem": SignedIn(),  # own certificates only (404 for others')
+    "signing.admin_signers": Admin(),
+    "signing.record_identity": Admin(),
+    "signing.issue": Admin(),
+    "signing.revoke": Admin(),
+    "signing.new_request": Study(P.REQUEST_SIGNATURES),
+    "signing.request_detail": Study(P.VIEW_STUDY),
+    "signing.ceremony": Study(P.SIGN),
+    "signing.sign": Study(P.SIGN),
+    "signing.decline": Study(P.SIGN),
+    "signing.cancel": Study(P.REQUEST_SIGNATURES, {"version": "1", "reason": "matrix"}),
+    "signing.recheck": Study(P.VIEW_APPROVED),
+    "signing.api_signatures": Study(P.VIEW_APPROVED),
+}
