@@ -123,17 +123,18 @@ def test_a_slow_search_says_its_results_may_be_incomplete(world, login, corpus,
     assert "results may be incomplete" in page
 
 
-def test_a_failed_extraction_is_recorded_and_never_fatal(world, login, svc, monkeypatch):
-    monkeypatch.setattr(indexing, "EXTRACT_TIMEOUT_S", 0.000001)
+def test_a_failed_extraction_is_recorded_and_never_fatal(world, login, svc):
+    # A damaged PDF (deterministic, unlike a tiny time bound that a fast machine may beat).
     spec = world.user("tmf_specialist")
-    doc_id = world.document(spec, title="Unreadable scan", content=pdf("Scan", "zebu text"))
+    damaged = pdf("Scan", "zebu text")[:400]
+    doc_id = world.document(spec, title="Unreadable scan", content=damaged)
     _index(svc, doc_id)
     with svc.db.read_session() as s:
         text = s.scalar(select(DocumentText))
-    assert text.status == "failed" and "stopped after" in text.error
+    assert text.status == "failed" and text.error
     client = login(spec)
-    assert "Not extracted: Text extraction stopped" in client.get(
-        f"/documents/{doc_id}").get_data(as_text=True)
+    page = client.get(f"/documents/{doc_id}").get_data(as_text=True)
+    assert "Not extracted:" in page
     assert "<mark>Unreadable</mark> scan" in _titles(client, "unreadable")  # by metadata
 
 
