@@ -104,10 +104,10 @@ def _refuse_floats(value: JSONValue) -> None:
 
 # Keys in sorted order, so the C encoder writes the same bytes as sort_keys=True would,
 # without sorting per event (verification is the hot loop over millions of events).
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+CANONICAL_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def _utc_text(at: datetime) -> str:
+def utc_text(at: datetime) -> str:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
@@ -128,11 +128,11 @@ def event_canonical(
     client_addr: str | None,
     prev_hash: str,
 ) -> str:
-    return _ENCODER.encode({
+    return CANONICAL_ENCODER.encode({
         "actor_id": actor_id,
         "actor_name": actor_name,
         "client_addr": client_addr,
-        "occurred_at": _utc_text(occurred_at),
+        "occurred_at": utc_text(occurred_at),
         "payload": payload,
         "prev_hash": prev_hash,
         "reason": reason,
