@@ -336,24 +336,10 @@ def audit_prove(instance: str | None, event_id: int) -> None:
 
 def _load_area_commands() -> None:
     """Each ``<area>/commands.py`` with ``register(main)`` adds its own commands."""
-    import importlib
-    import pkgutil
+    from etmf.areas import area_modules
 
-    import ctms
-    import etmf
-
-    for package in (etmf, ctms):
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-            if not info.ispkg:
-                continue
-            name = f"{package.__name__}.{info.name}.commands"
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:
-                    raise
-                continue
-            module.register(main)
+    for module in area_modules("commands"):
+        module.register(main)
 
 
 _load_area_commands()

@@ -97,27 +97,10 @@ class DemoContext:
 
 
 def _extensions() -> list[Callable[[Flask, DemoContext], None]]:
-    """Every ``<area>/demo_data.py`` with an ``extend_demo`` function, in name order."""
-    import importlib
-    import pkgutil
+    """Every ``<area>/demo_data.py`` with an ``extend_demo`` function, in area order."""
+    from etmf.areas import area_modules
 
-    import ctms
-    import etmf
-
-    found = []
-    for package in (etmf, ctms):
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-            if not info.ispkg:
-                continue
-            name = f"{package.__name__}.{info.name}.demo_data"
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:
-                    raise
-                continue
-            found.append(module.extend_demo)
-    return found
+    return [module.extend_demo for module in area_modules("demo_data")]
 
 
 @dataclass(frozen=True)

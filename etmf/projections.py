@@ -4,40 +4,6 @@ nothing here needs editing."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from etmf.areas import area_modules
 
-import etmf
-
-
-def _discover() -> list[str]:
-    names = []
-    for info in pkgutil.iter_modules(etmf.__path__):
-        if info.ispkg:
-            candidate = f"etmf.{info.name}.projections"
-            try:
-                importlib.import_module(candidate)
-            except ModuleNotFoundError as exc:
-                if exc.name != candidate:
-                    raise
-                continue
-            names.append(candidate)
-    try:
-        import ctms
-
-        for info in pkgutil.iter_modules(ctms.__path__):
-            if info.ispkg:
-                candidate = f"ctms.{info.name}.projections"
-                try:
-                    importlib.import_module(candidate)
-                except ModuleNotFoundError as exc:
-                    if exc.name != candidate:
-                        raise
-                    continue
-                names.append(candidate)
-    except ModuleNotFoundError:  # pragma: no cover - ctms ships with etmf
-        pass
-    return names
-
-
-LOADED = _discover()
+LOADED = [module.__name__ for module in area_modules("projections")]
