@@ -7,7 +7,6 @@ transaction that references it, so a crash leaves at most an unreferenced blob.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,6 +78,3 @@ def store_checked(blobs, path: Path, filename: str, *, max_bytes: int) -> Stored
         filename=checked.filename, page_count=checked.page_count,
     )
 
-
-def copy_stream(src: BinaryIO, dst: BinaryIO) -> None:
-    shutil.copyfileobj(src, dst, CHUNK)

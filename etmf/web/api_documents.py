@@ -4,7 +4,6 @@ token authentication as the rest of the API (etmf.api); errors are JSON."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, jsonify, request, url_for
@@ -25,7 +24,7 @@ from etmf.errors import NotFound, ServiceUnavailable, ValidationError
 from etmf.reference_model.model import load_reference_model
 from etmf.search.base import SearchQuery, SearchUnavailable
 from etmf.web import command, db_session
-from etmf.web.documents import _too_large, load_document
+from etmf.web.documents import _too_large, load_document, parse_date
 from etmf.web.search import scope_for, zones_for
 from etmf.web.studies import load_study, visible_documents
 
@@ -120,16 +119,6 @@ def _doc_json(doc: Document, versions: list[DocumentVersion] | None = None) -> d
     return body
 
 
-def _date(value: str | None, label: str) -> date | None:
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"{label} {value!r} is not a date (use YYYY-MM-DD).") from None
-
-
 def _int(value: Any, label: str) -> int | None:
     if value in (None, ""):
         return None
@@ -178,8 +167,8 @@ def file_document(study_id: int):  # type: ignore[no-untyped-def]
         "site_id": _int(form.get("site_id"), "site_id"),
         "sub_artifact": form.get("sub_artifact") or None,
         "person": form.get("person") or None, "language": form.get("language") or None,
-        "document_date": _date(form.get("document_date"), "document_date"),
-        "expiry_date": _date(form.get("expiry_date"), "expiry_date"),
+        "document_date": parse_date(form.get("document_date"), "document_date"),
+        "expiry_date": parse_date(form.get("expiry_date"), "expiry_date"),
         "version_label": form.get("version_label") or "1.0",
     }
     svc = services()

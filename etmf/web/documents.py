@@ -90,7 +90,8 @@ def load_document(document_id: int) -> Document:
     return doc
 
 
-def _parse_date(value: str | None, label: str) -> date | None:
+def parse_date(value: str | None, label: str) -> date | None:
+    """A date typed as YYYY-MM-DD, or a ValidationError naming the field."""
     value = (value or "").strip()
     if not value:
         return None
@@ -101,7 +102,7 @@ def _parse_date(value: str | None, label: str) -> date | None:
 
 
 def _date_field(name: str, label: str) -> date | None:
-    return _parse_date(request.form.get(name), label)
+    return parse_date(request.form.get(name), label)
 
 
 def _int(value: str | None) -> int | None:
@@ -251,8 +252,8 @@ def file_commit(study_id: int):  # type: ignore[no-untyped-def]
                 site_id=_int(values["site_id"]),
                 sub_artifact=values["sub_artifact"] or None,
                 person=values["person"] or None, language=values["language"] or None,
-                document_date=_parse_date(values["document_date"], "The document date"),
-                expiry_date=_parse_date(values["expiry_date"], "The expiry date"),
+                document_date=parse_date(values["document_date"], "The document date"),
+                expiry_date=parse_date(values["expiry_date"], "The expiry date"),
                 version_label=values["version_label"] or "1.0",
             )
             with command() as uow:
