@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     services = bootstrap.init_services(app, settings)
     bootstrap.init_security(app, services)
     bootstrap.init_request_context(app)
+    bootstrap.init_jobs(app)
     bootstrap.register_blueprints(app)
     bootstrap.register_error_handlers(app)
     bootstrap.register_cli(app)

@@ -158,6 +158,23 @@ def init_request_context(app: Flask) -> None:
             session.close()
 
 
+def init_jobs(app: Flask) -> None:
+    """Start the in-process job runner with the first request (thread runner only), so the
+    embedded server runs its exports and daily tasks without a separate worker."""
+    from etmf.jobs import ThreadRunner, runner_for
+
+    started = False
+
+    @app.before_request
+    def _start_job_runner() -> None:
+        nonlocal started
+        if not started:
+            started = True
+            runner = runner_for(app)
+            if isinstance(runner, ThreadRunner):
+                runner.wake()
+
+
 def register_blueprints(app: Flask) -> None:
     from etmf.web import register
 

@@ -26,6 +26,7 @@ DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 STORAGE_BACKENDS = ("local", "s3")
 SEARCH_BACKENDS = ("whoosh", "postgres")
 MAIL_BACKENDS = ("log", "smtp")
+JOBS_RUNNERS = ("thread", "worker", "inline")
 OBJECT_LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
 LOG_FORMATS = ("text", "json")
 SIGNING_KEYSTORES = ("file", "pkcs11")
@@ -79,11 +80,18 @@ class Settings:
     pkcs11_module: str = ""
     pkcs11_token: str = ""
     pkcs11_pin: str = ""
+    #: Signature request reminders: days before the due date (negative: days overdue) at
+    #: which a pending signer is reminded, once per threshold.
+    signature_reminder_days: tuple[str, ...] = ("2", "0", "-1", "-7")
     log_level: str = "INFO"
     log_format: str = "text"
     #: Number of proxies in front of the server whose X-Forwarded-* headers are trusted.
     trusted_proxies: int = 0
     server_name_for_mail: str = "http://127.0.0.1:5000"
+    #: Where background jobs run: "thread" (inside the app process: the embedded default),
+    #: "worker" (the app only queues; `etmf worker` processes run them) or "inline" (in the
+    #: submitting thread: tests and the command line).
+    jobs_runner: str = "thread"
     testing: bool = False
 
     # ---- derived values -------------------------------------------------------------
@@ -238,6 +246,7 @@ def _validate(s: Settings) -> None:
     _one_of("storage_backend", s.storage_backend, STORAGE_BACKENDS)
     _one_of("search_backend", s.search_backend, SEARCH_BACKENDS)
     _one_of("mail_backend", s.mail_backend, MAIL_BACKENDS)
+    _one_of("jobs_runner", s.jobs_runner, JOBS_RUNNERS)
     _one_of("object_lock_mode", s.object_lock_mode, OBJECT_LOCK_MODES)
     _one_of("log_format", s.log_format, LOG_FORMATS)
     _one_of("log_level", s.log_level.upper(), ("DEBUG", "INFO", "WARNING", "ERROR"))

@@ -172,7 +172,8 @@ def app(tmp_path: Path, database_url: str, settings_overrides: dict[str, object]
     instance.mkdir(exist_ok=True)
     settings = load_settings(
         overrides={"instance_path": str(instance), "database_url": database_url,
-                   "testing": True, "log_level": "WARNING", **settings_overrides},
+                   "testing": True, "log_level": "WARNING", "jobs_runner": "inline",
+                   **settings_overrides},
         environ={},
     )
     app = create_app(settings)

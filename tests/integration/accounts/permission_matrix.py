@@ -99,6 +99,12 @@ EXPECTED: dict[str, Policy] = {
     "account.create_token": SignedIn({"name": "matrix", "days": 1}),
     "account.revoke_token": SignedIn(),
     "admin.users": Admin(),
+    # A job is seen by whoever started it (and administrators); the id is not guessable.
+    "jobs.show": SignedIn(),
+    "jobs.status": SignedIn(),
+    "jobs.download": SignedIn(),
+    "jobs.admin_list": Admin(),
+    "jobs.retry": Admin(),
     "admin.create_user": Admin(),
     "admin.user": Admin(),
     "admin.deactivate": Admin(),

@@ -51,6 +51,7 @@ ARGS = {
     "issue_id": (999_999, False),
     "request_id": (999_999, False),
     "cert_id": (999_999, False),
+    "job_id": ("0" * 32, False),
 }
 
 
