@@ -83,12 +83,48 @@ def make_flask(settings: Settings) -> Flask:
         PERMANENT_SESSION_LIFETIME=settings.session_timeout_minutes * 60,
         SESSION_REFRESH_EACH_REQUEST=True,
         WTF_CSRF_TIME_LIMIT=None,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
     )
     if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
-        )
+        app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
+            app.wsgi_app, settings.trusted_proxies, settings.trusted_proxy_addresses)
     return app
+
+
+class TrustedProxies:
+    """Believe X-Forwarded-For/-Proto only from the configured proxy addresses.
+
+    Werkzeug's ProxyFix trusts the headers of whoever connects; a client that reaches an
+    app server directly could then forge its address into the audit trail. Requests from
+    elsewhere lose those headers before the app sees them.
+    """
+
+    def __init__(self, app: Any, hops: int, addresses: tuple[str, ...]) -> None:
+        import ipaddress
+
+        self._direct = app
+        self._proxied = ProxyFix(app, x_for=hops, x_proto=hops)
+        self._networks = [ipaddress.ip_network(a, strict=False) for a in addresses]
+
+    def _trusted(self, remote: str) -> bool:
+        import ipaddress
+
+        try:
+            address = ipaddress.ip_address(remote)
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self._trusted(environ.get("REMOTE_ADDR", "")):
+            return self._proxied(environ, start_response)
+        for header in ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO",
+                       "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT",
+                       "HTTP_X_FORWARDED_PREFIX"):
+            environ.pop(header, None)
+        return self._direct(environ, start_response)
 
 
 class _RequestIdFilter(logging.Filter):
@@ -144,6 +180,9 @@ def init_request_context(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security",
+                                        "max-age=31536000; includeSubDomains")
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

@@ -9,6 +9,7 @@ setting and what it accepts. Nothing else in the code reads ``os.environ``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -92,6 +93,18 @@ class Settings:
     #: "worker" (the app only queues; `etmf worker` processes run them) or "inline" (in the
     #: submitting thread: tests and the command line).
     jobs_runner: str = "thread"
+    #: Redis URL (redis://host:6379/0): wakes `etmf worker` processes as soon as work is
+    #: queued. Optional: without it workers poll the database every few seconds.
+    redis_url: str = ""
+    #: Addresses (or networks, CIDR) of the reverse proxies whose X-Forwarded-* headers are
+    #: believed; a request from anywhere else keeps its real address. Used only when
+    #: trusted_proxies > 0.
+    trusted_proxy_addresses: tuple[str, ...] = ("127.0.0.1", "::1")
+    #: Mark cookies Secure and send HSTS: on whenever users reach the server over HTTPS.
+    secure_cookies: bool = False
+    #: TMF zone the validation report is filed into: "10" (10.04.03 Validation
+    #: Documentation) or "01" (01.01.20 Operational Oversight).
+    validation_zone: str = "10"
     testing: bool = False
 
     # ---- derived values -------------------------------------------------------------
@@ -247,11 +260,21 @@ def _validate(s: Settings) -> None:
     _one_of("search_backend", s.search_backend, SEARCH_BACKENDS)
     _one_of("mail_backend", s.mail_backend, MAIL_BACKENDS)
     _one_of("jobs_runner", s.jobs_runner, JOBS_RUNNERS)
+    for address in s.trusted_proxy_addresses:
+        try:
+            ipaddress.ip_network(address, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"ETMF_TRUSTED_PROXY_ADDRESSES: {address!r} is not an IP address or network."
+            ) from None
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("ETMF_REDIS_URL must start with redis://, rediss:// or unix://.")
     _one_of("object_lock_mode", s.object_lock_mode, OBJECT_LOCK_MODES)
     _one_of("log_format", s.log_format, LOG_FORMATS)
     _one_of("log_level", s.log_level.upper(), ("DEBUG", "INFO", "WARNING", "ERROR"))
     _one_of("signing_keystore", s.signing_keystore, SIGNING_KEYSTORES)
     _one_of("signature_level", s.signature_level, TIMESTAMPED_LEVELS)
+    _one_of("validation_zone", s.validation_zone, ("10", "01"))
     if s.signing_keystore == "pkcs11" and not (s.pkcs11_module and s.pkcs11_token):
         raise SettingsError("ETMF_PKCS11_MODULE and ETMF_PKCS11_TOKEN must be set when "
                             "ETMF_SIGNING_KEYSTORE is pkcs11.")

@@ -8,7 +8,11 @@ cached by SHA-256 in ``document_texts``) and submits the document to a
 per upload). A failed extraction is recorded in the cache with its reason, shown on the
 document page, and the document is still indexed by its metadata.
 
-Pending work lives in memory; what a crash loses comes back with ``etmf search reindex``.
+In the embedded default pending work lives in memory; what a crash loses comes back with
+``etmf search reindex``. Where ``etmf worker`` processes run the background work
+(``ETMF_JOBS_RUNNER=worker``), the change instead writes a row to the search outbox in its
+own transaction, and a worker indexes it (:func:`drain_outbox`): nothing is lost when an app
+server dies between the commit and the indexing, and every app server sees the same index.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from etmf.audit.store import UnitOfWork
 from etmf.documents.extract import extract_text
-from etmf.documents.models import Document, DocumentText, DocumentVersion
+from etmf.documents.models import Document, DocumentText, DocumentVersion, SearchOutbox
 from etmf.reference_model.model import UnknownArtifact, load_reference_model
 from etmf.search.base import MAX_INDEXED_TEXT_CHARS, SearchDoc
 from etmf.search.indexer import BatchingIndexer
@@ -123,7 +127,42 @@ def indexing_for(svc) -> DocumentIndexing:  # type: ignore[no-untyped-def]
 def index_after_commit(uow: UnitOfWork, svc, *document_ids: int) -> None:  # type: ignore[no-untyped-def]
     """Re-index these documents once (and only if) the unit of work commits."""
     ids = [i for i in document_ids if i]
+    if svc.settings.jobs_runner == "worker":
+        from etmf.jobs.wake import notify_workers
+
+        for document_id in ids:
+            uow.session.merge(SearchOutbox(document_id=document_id, queued_at=uow.now))
+        uow.after_commit.append(lambda: notify_workers(svc))
+        return
     uow.after_commit.append(lambda: indexing_for(svc).schedule(ids))
+
+
+def drain_outbox(svc, limit: int = 200) -> int:  # type: ignore[no-untyped-def]
+    """Index up to ``limit`` documents waiting in the search outbox; returns how many.
+
+    Idempotent and safe with several workers: a document indexed twice gets the same entry,
+    and a row is removed only if nobody queued the document again meanwhile.
+    """
+    with svc.db.read_session() as session:
+        waiting = session.execute(
+            select(SearchOutbox.document_id, SearchOutbox.queued_at)
+            .order_by(SearchOutbox.queued_at, SearchOutbox.document_id).limit(limit)
+        ).all()
+    if not waiting:
+        return 0
+    docs = [d for d in (search_doc(svc, document_id) for document_id, _at in waiting) if d]
+    svc.search.index(docs)
+    with svc.db.write_session() as session:
+        for document_id, queued_at in waiting:
+            session.execute(delete(SearchOutbox).where(SearchOutbox.document_id == document_id,
+                                                       SearchOutbox.queued_at <= queued_at))
+        session.commit()
+    return len(waiting)
+
+
+def outbox_size(svc) -> int:  # type: ignore[no-untyped-def]
+    with svc.db.read_session() as session:
+        return int(session.scalar(select(func.count()).select_from(SearchOutbox)) or 0)
 
 
 def flush(svc, timeout: float | None = 60.0) -> bool:  # type: ignore[no-untyped-def]

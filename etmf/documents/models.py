@@ -132,3 +132,18 @@ class DocumentText(Base):
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
     text: Mapped[str] = mapped_column(Text, default="")
     extracted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SearchOutbox(Base):
+    """Documents whose search entry is out of date: written in the transaction that changed
+    them, removed once a worker has indexed them (deployments with `etmf worker`).
+
+    A crash between the commit and the indexing loses nothing: the row waits for the next
+    worker. Operational state, not a projection of events.
+    """
+
+    __tablename__ = "search_outbox"
+    __table_args__ = {"info": {"not_projected": True}}
+
+    document_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -95,6 +95,32 @@ def periodic(kind: str, *, every: timedelta, title: str | None = None,
     return register
 
 
+#: Functions a worker calls on every turn of its loop to drain a durable outbox (e.g. the
+#: search outbox); each returns how much it did and must be idempotent.
+_PUMPS: dict[str, Callable[[Flask], int]] = {}
+
+
+def pump(name: str) -> Callable[[Callable[[Flask], int]], Callable[[Flask], int]]:
+    """Register ``fn(app) -> int`` to be called by every worker on every turn."""
+
+    def register(fn: Callable[[Flask], int]) -> Callable[[Flask], int]:
+        _PUMPS[name] = fn
+        return fn
+
+    return register
+
+
+def run_pumps(app: Flask) -> int:
+    load_tasks()
+    done = 0
+    for name, fn in list(_PUMPS.items()):
+        try:
+            done += fn(app)
+        except Exception:  # one broken outbox must not stop the others
+            log.exception("pump %s", name)
+    return done
+
+
 def load_tasks() -> dict[str, Task]:
     """Every registered task, importing each area's ``tasks`` module once."""
     from etmf.areas import area_modules
@@ -427,7 +453,10 @@ class EnqueueOnly:
         self.app = app
 
     def wake(self) -> None:
-        pass
+        from etmf.bootstrap import services
+        from etmf.jobs.wake import notify_workers
+
+        notify_workers(services(self.app))
 
     def stop(self) -> None:
         pass
@@ -447,15 +476,24 @@ def runner_for(app: Flask) -> InlineRunner | ThreadRunner | EnqueueOnly:
 
 
 def run_worker(app: Flask, *, stop: threading.Event, poll_seconds: float = 2.0) -> None:
-    """The loop of ``etmf worker``: schedule, requeue the stale, run what is due, wait."""
+    """The loop of ``etmf worker``: schedule, requeue the stale, run what is due, drain the
+    outboxes, then wait for a wake-up (Redis, where configured) or ``poll_seconds``."""
+    from etmf.bootstrap import services
+    from etmf.jobs.wake import Waiter
+
     worker = _worker_name()
     log.info("worker %s started", worker)
-    while not stop.is_set():
-        try:
-            requeue_stale(app)
-            schedule_due(app)
-            work_once(app, worker)
-        except Exception:
-            log.exception("worker loop")
-        stop.wait(poll_seconds)
+    waiter = Waiter(services(app))
+    try:
+        while not stop.is_set():
+            try:
+                requeue_stale(app)
+                schedule_due(app)
+                work_once(app, worker)
+                run_pumps(app)
+            except Exception:
+                log.exception("worker loop")
+            waiter.wait(stop, poll_seconds)
+    finally:
+        waiter.close()
     log.info("worker %s stopped", worker)

@@ -33,13 +33,15 @@ def register(main: click.Group) -> None:
     @instance_option
     def run_due(instance: str | None) -> None:
         """Start the periodic tasks that are due, run every queued job, then exit."""
-        from etmf.jobs import requeue_stale, schedule_due, work_once
+        from etmf.jobs import requeue_stale, run_pumps, schedule_due, work_once
 
         with app_context(instance, jobs_runner="worker") as app:
             requeue_stale(app)
             scheduled = schedule_due(app)
             ran = work_once(app)
-        click.echo(f"{len(scheduled)} periodic task(s) started; {ran} job(s) run.")
+            drained = run_pumps(app)
+        click.echo(f"{len(scheduled)} periodic task(s) started; {ran} job(s) run; "
+                   f"{drained} outbox item(s) handled.")
 
     @jobs.command("list")
     @instance_option
