@@ -47,7 +47,7 @@ def check_packages() -> str:
 
 
 def check_database(svc: Services) -> str:
-    from etmf.migrate import current_revision, head_revision
+    from etmf.migrate import current_revision, head_revision, pending_revisions
 
     url = svc.db.engine.url
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
@@ -63,8 +63,10 @@ def check_database(svc: Services) -> str:
             f"database {svc.db.engine.url.render_as_string(hide_password=True)} has no schema; "
             "run `etmf init`"
         )
-    if current != head:
-        raise RuntimeError(f"schema at {current}, code expects {head}; run `etmf db upgrade`")
+    pending = pending_revisions(svc.db.engine)
+    if pending:
+        raise RuntimeError(f"schema at {current}, code expects {head} (not applied: "
+                           f"{', '.join(pending)}); run `etmf db upgrade`")
     return f"{svc.db.dialect}, schema revision {current}"
 
 

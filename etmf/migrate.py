@@ -44,6 +44,20 @@ def head_revision(engine: Engine) -> str | None:
     return ",".join(sorted(heads)) or None
 
 
+def pending_revisions(engine: Engine) -> list[str]:
+    """Revisions of the code not yet applied to the database (empty: up to date).
+
+    Comparing the database's heads with the code's is not enough: a revision that another
+    one depends on (``depends_on``) is applied without being a head in the database.
+    """
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+    applied = ({r.revision for r in script.revision_map.iterate_revisions(current, "base")
+                if r is not None} if current else set())
+    return sorted(r.revision for r in script.walk_revisions() if r.revision not in applied)
+
+
 def autogenerate(engine: Engine, message: str) -> None:  # pragma: no cover - developer tool
     cfg = alembic_config(engine)
     with engine.begin() as conn:

@@ -241,7 +241,7 @@ def _key_rows(svc: Services) -> list[IqRow]:
 
 
 def _database_rows(svc: Services) -> list[IqRow]:
-    from etmf.migrate import current_revision, head_revision
+    from etmf.migrate import current_revision, head_revision, pending_revisions
 
     engine = svc.db.engine
     rows = [IqRow("Database", "URL", engine.url.render_as_string(hide_password=True)),
@@ -249,7 +249,7 @@ def _database_rows(svc: Services) -> list[IqRow]:
     try:
         current, head = current_revision(engine), head_revision(engine)
         rows.append(IqRow("Database", "Schema revision (applied)", str(current),
-                          current is not None and current == head))
+                          current is not None and not pending_revisions(engine)))
         rows.append(IqRow("Database", "Schema revision (expected by the code)", str(head)))
     except Exception as exc:  # reported as a failed row
         rows.append(IqRow("Database", "Schema revision", f"unreadable: {exc}", False))

@@ -115,3 +115,23 @@ def test_demo_refuses_to_wipe_a_folder_that_is_not_a_demo(tmp_path):
     assert result.exit_code != 0
     assert "is not a demo instance" in result.output
     assert (precious / "keep.txt").read_text() == "do not delete"
+
+
+def test_check_names_the_migrations_a_database_still_lacks(tmp_path):
+    from sqlalchemy import create_engine
+
+    from etmf.migrate import downgrade, pending_revisions
+
+    runner = CliRunner()
+    env = _env(tmp_path)
+    assert runner.invoke(main, ["init", *ADMIN], env=env).exit_code == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'inst' / 'etmf.db'}")
+    assert pending_revisions(engine) == []
+    downgrade(engine, "0011@-1")  # take one area's branch back by one step
+    assert pending_revisions(engine) == ["0011"]
+    engine.dispose()
+    result = runner.invoke(main, ["check"], env=env)
+    assert result.exit_code != 0
+    assert "not applied: 0011" in result.output and "etmf db upgrade" in result.output
+    assert runner.invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    assert runner.invoke(main, ["check"], env=env).exit_code == 0
