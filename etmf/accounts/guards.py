@@ -37,8 +37,9 @@ from etmf.errors import Forbidden, NotFound
 log = logging.getLogger("etmf.security")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: Endpoints an inspector may POST to.
-READ_ONLY_ALLOWED = frozenset({"security.logout"})
+#: Endpoints an inspector may POST to: signing out, and raising an inspection request (which
+#: changes no record of the TMF; the service still checks RAISE_INSPECTION_REQUEST).
+READ_ONLY_ALLOWED = frozenset({"security.logout", "inspection.raise_request"})
 LAST_SEEN = "etmf_last_seen"
 
 

@@ -24,6 +24,12 @@ class Permission(StrEnum):
     VIEW_AUDIT = "audit.view"
     MANAGE_STUDY = "study.manage"
     MANAGE_ACCOUNTS = "accounts.manage"
+    EXPORT_TMF = "tmf.export"
+    IMPORT_TMF = "tmf.import"
+    RAISE_INSPECTION_REQUEST = "inspection.raise_request"
+    ANSWER_INSPECTION_REQUEST = "inspection.answer_request"
+    MANAGE_SUBJECTS = "subjects.manage"
+    VIEW_RANDOMIZATION_LIST = "randomization.list"
 
 
 @dataclass(frozen=True)
@@ -46,23 +52,30 @@ ROLES: dict[str, Role] = {
         Role("study_manager", "Study manager", "Runs the study: sites, milestones, approvals.",
              frozenset({_P.VIEW_STUDY, _P.VIEW_DRAFTS, _P.VIEW_APPROVED, _P.FILE,
                         _P.EDIT_METADATA, _P.APPROVE, _P.REQUEST_SIGNATURES, _P.VIEW_AUDIT,
-                        _P.MANAGE_STUDY, _P.SIGN}), signs=True),
+                        _P.MANAGE_STUDY, _P.SIGN, _P.MANAGE_SUBJECTS, _P.EXPORT_TMF,
+                        _P.IMPORT_TMF, _P.ANSWER_INSPECTION_REQUEST}), signs=True),
         Role("tmf_specialist", "TMF specialist", "Regulatory affairs: files and classifies.",
              frozenset({_P.VIEW_STUDY, _P.VIEW_DRAFTS, _P.VIEW_APPROVED, _P.FILE,
-                        _P.EDIT_METADATA, _P.REQUEST_SIGNATURES})),
+                        _P.EDIT_METADATA, _P.REQUEST_SIGNATURES,
+                        _P.ANSWER_INSPECTION_REQUEST})),
         Role("qc_reviewer", "QC reviewer", "Checks filed documents and approves or rejects.",
              frozenset({_P.VIEW_STUDY, _P.VIEW_DRAFTS, _P.VIEW_APPROVED, _P.QC, _P.APPROVE}),
              signs=True),
         Role("investigator", "Investigator", "Signs documents for their site.",
              frozenset({_P.VIEW_STUDY, _P.VIEW_APPROVED, _P.SIGN}), signs=True),
         Role("site_staff", "Site staff", "Files site documents for their site.",
-             frozenset({_P.VIEW_STUDY, _P.VIEW_DRAFTS, _P.VIEW_APPROVED, _P.FILE})),
+             frozenset({_P.VIEW_STUDY, _P.VIEW_DRAFTS, _P.VIEW_APPROVED, _P.FILE,
+                        _P.MANAGE_SUBJECTS})),
         Role("monitor", "Monitor / CRA", "Reads approved documents of assigned sites.",
              frozenset({_P.VIEW_STUDY, _P.VIEW_APPROVED})),
         Role("auditor", "Auditor", "Reads everything of a study, including the audit trail.",
              frozenset({_P.VIEW_STUDY, _P.VIEW_DRAFTS, _P.VIEW_APPROVED, _P.VIEW_AUDIT})),
+        Role("randomizer", "Randomization manager",
+             "Generates and alone sees the concealed randomization list.",
+             frozenset({_P.VIEW_STUDY, _P.VIEW_RANDOMIZATION_LIST})),
         Role("inspector", "Inspector", "Read-only, time-limited access to one study.",
-             frozenset({_P.VIEW_STUDY, _P.VIEW_APPROVED, _P.VIEW_AUDIT})),
+             frozenset({_P.VIEW_STUDY, _P.VIEW_APPROVED, _P.VIEW_AUDIT,
+                        _P.RAISE_INSPECTION_REQUEST})),
     )
 }
 

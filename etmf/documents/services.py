@@ -175,9 +175,14 @@ def _clean(value: str | None, limit: int, what: str) -> str:
 def file_document(uow: UnitOfWork, access: Access, cmd: FileDocument) -> int:
     """File a new document with its first version, as a draft."""
     payload = _filing_payload(uow, access, cmd)
-    doc_id = uow.allocate_id(Document)
     version_id = uow.allocate_id(DocumentVersion)
-    payload["version"] = _version_payload(version_id, 1, cmd.version_label, cmd.file)
+    version = _version_payload(version_id, 1, cmd.version_label, cmd.file)
+    from etmf.tracking.services import fill_placeholder  # an EDL placeholder waiting for it
+
+    if (filled := fill_placeholder(uow, access, payload, version)) is not None:
+        return filled
+    doc_id = uow.allocate_id(Document)
+    payload["version"] = version
     uow.emit("document", doc_id, "document.filed", payload,
              expected_version=0, study_id=cmd.study_id)
     return doc_id

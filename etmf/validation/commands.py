@@ -71,9 +71,19 @@ class _Bar:
               help="The tests/ folder (default: the one beside the installed package).")
 @click.option("--pq-template", type=click.Path(dir_okay=False), default=None,
               help="Only write the PQ template (DOCX) to this file, then stop.")
+@click.option("--file-into", "file_into", metavar="STUDY", default=None,
+              help="File the report PDF into this study's TMF (protocol number), in the zone "
+                   "of ETMF_VALIDATION_ZONE (10 or 01).")
+@click.option("--filed-by", metavar="EMAIL", default=None,
+              help="The member of that study who files it (needs the right to file).")
+@click.option("--signer", "signers", multiple=True, metavar="EMAIL=MEANING",
+              help="Request this signature on the filed report, in order (repeatable), "
+                   "e.g. --signer lead@example.org=author --signer qa@example.org=approval.")
 def validate(instance: str | None, output: str | None, only_marked: bool,
              selection: tuple[str, ...], keyword: str | None, requirements: tuple[str, ...],
-             workers: int, suite: str | None, pq_template: str | None) -> None:
+             workers: int, suite: str | None, pq_template: str | None,
+             file_into: str | None, filed_by: str | None,
+             signers: tuple[str, ...]) -> None:
     """Computer system validation: installation qualification (IQ) of this instance,
     operational qualification (OQ) by running the requirement-marked tests, and a report
     (HTML and PDF) with the traceability matrix requirement -> tests -> result and every
@@ -86,6 +96,9 @@ def validate(instance: str | None, output: str | None, only_marked: bool,
         write_pq_template(Path(pq_template), system=_system(), generated_at=now)
         click.echo(f"PQ template written to {pq_template}.")
         return
+    if (file_into is None) != (filed_by is None) or (signers and file_into is None):
+        raise click.UsageError("--file-into and --filed-by go together (and --signer needs "
+                               "them).")
     unknown = [r for r in requirements if r not in BY_ID]
     if unknown:
         raise click.BadParameter(f"{', '.join(unknown)} not in the requirement catalogue.",
@@ -108,6 +121,9 @@ def validate(instance: str | None, output: str | None, only_marked: bool,
     write_pdf(report, out / "validation-report.pdf")
     write_pq_template(out / "pq-template.docx", system=report.system, generated_at=now)
 
+    if file_into is not None and filed_by is not None:
+        _file_report(instance, out / "validation-report.pdf", report, file_into, filed_by,
+                     signers)
     for row in report.iq.failures:
         click.echo(f"IQ FAIL  {row.section}: {row.item}: {row.value}")
     if report.oq_problem:
@@ -130,6 +146,48 @@ def validate(instance: str | None, output: str | None, only_marked: bool,
         click.echo(f"Validation FAILED: {summary}.")
         sys.exit(1)
     click.echo(f"Validation passed: {summary}.")
+
+
+def _file_report(instance: str | None, pdf: Path, report: ValidationReport, study: str,
+                 filed_by: str, signers: tuple[str, ...]) -> None:
+    """File the report into the study's TMF and request its signatures (FR-VAL-4)."""
+    from etmf.audit.store import Actor, unit_of_work
+    from etmf.bootstrap import services
+    from etmf.errors import EtmfError
+    from etmf.validation.filing import (
+        file_validation_report,
+        parse_signer,
+        study_by_protocol,
+        user_by_email,
+    )
+    from etmf.workflows.services import access_of, request_link
+
+    with app_context(instance) as app:
+        svc = services(app)
+        try:
+            with unit_of_work(svc.db, svc.clock, Actor(None, "etmf validate")) as lookup:
+                filer = user_by_email(lookup, filed_by)
+                access = access_of(lookup.session, filer)
+                study_id = study_by_protocol(lookup, study).id
+                wanted = [parse_signer(s) for s in signers]
+                signer_ids = [(user_by_email(lookup, email).id, meaning)
+                              for email, meaning in wanted]
+            with unit_of_work(svc.db, svc.clock, Actor(filer.id, filer.full_name)) as uow:
+                filed = file_validation_report(
+                    uow, svc, access, study_id=study_id, pdf=pdf.read_bytes(),
+                    report_id=report.report_id, verdict=report.verdict,
+                    generated_at=report.generated_at, zone=svc.settings.validation_zone,
+                    signers=signer_ids,
+                    link=lambda rid: request_link(svc.settings.server_name_for_mail, rid))
+                uow.commit()
+        except EtmfError as exc:
+            raise click.ClickException(
+                f"The report was written but not filed: {getattr(exc, 'message', exc)}"
+            ) from None
+    click.echo(f"Filed into {filed.study} as document {filed.document_id} (artifact "
+               f"{filed.artifact}, In QC)"
+               + (f"; signature request {filed.request_id} sent." if filed.request_id
+                  else "."))
 
 
 def _run(instance: str | None, out: Path, now: datetime, tests_dir: Path, *,

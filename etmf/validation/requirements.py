@@ -155,6 +155,23 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _fr("FR-INSP-2", "Inspection", _SPEC,
         "A document downloaded by an inspector carries an “Inspection copy” watermark with "
         "their name and the UTC time; the stored record is unchanged."),
+    _fr("FR-INSP-3", "Inspection", f"{_SPEC}; EMA TMF guideline §6",
+        "An inspector raises a request for a document or an explanation; the study team "
+        "answers it; both are audit events and listed on the study's request page."),
+    _fr("FR-EXCH-1", "Exchange", f"{_SPEC}; EMS 1.0",
+        "An EMS export (whole study or selected zones and sites) is a zip with the zone/"
+        "section/artifact folders and an exchange.xml valid against the EMS XSD, with every "
+        "version's state, checksum, signatures and audit records."),
+    _fr("FR-EXCH-2", "Exchange", f"{_SPEC}; EMS 1.0",
+        "An EMS package imported into an empty instance gives the same documents, versions, "
+        "states, metadata and checksums; importing it again changes nothing."),
+    _fr("FR-EXCH-3", "Exchange", f"{_SPEC}; EMS 1.0",
+        "The import dry run names every file whose checksum does not match and the import "
+        "refuses the package (or imports only the good objects when asked)."),
+    _fr("FR-EXCH-4", "Exchange", f"{_SPEC}; EMA TMF guideline §6.3",
+        "`etmf archive create` locks the study and writes a certified package (EMS export, "
+        "audit trail CSV and PDF, signature reports, SHA-256 manifest, signed checkpoint) "
+        "that can be verified without the server."),
     _fr("FR-STOR-1", "Storage", f"{_SPEC}; Annex 11 §7",
         "`etmf storage verify` re-hashes every referenced file and names the document and "
         "version of any mismatch or missing file."),
@@ -172,6 +189,52 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _fr("FR-VAL-3", "Validation", f"{_SPEC}; Annex 11 §4",
         "`etmf validate --pq-template` writes an editable DOCX performance qualification "
         "protocol with the scenarios table."),
+    _fr("FR-VAL-4", "Validation", f"{_SPEC}; Part 11 §11.10(a); Annex 11 §4",
+        "`etmf validate --file-into STUDY` files the report into the study's TMF (zone 10 or "
+        "01 as configured, under the Reference Model artifact for validation documentation) "
+        "and requests its signatures through the signature workflow."),
+    _fr("FR-CTMS-1", "CTMS", f"{_SPEC}; ICH E6(R3) 2.8",
+        "For each site the protocol and ICF versions approved (with the IRB/IEC approval "
+        "document) and activated are recorded; the version in force at a site on a date has "
+        "one answer, also across an amendment."),
+    _fr("FR-CTMS-2", "CTMS", _SPEC,
+        "A site moves feasibility → selection → initiation → active → enrolling → closed; "
+        "activation is refused while essential documents are missing or expired, naming them."),
+    _fr("FR-CTMS-3", "CTMS", f"{_SPEC}; ICH E6(R3) 2.8",
+        "A consent on an ICF version not approved and in force at the subject's site on the "
+        "consent date is refused with the reason; a new ICF flags subjects to re-consent."),
+    _fr("FR-CTMS-4", "CTMS", _SPEC,
+        "Randomization by permuted blocks, stratified and seeded, is reproducible and balanced "
+        "in each block and stratum; the list is visible only to the randomization role and "
+        "every allocation is an audit event."),
+    _fr("FR-CTMS-5", "CTMS", _SPEC,
+        "Visits are planned from the protocol schedule with windows; a visit completed outside "
+        "its window is flagged."),
+    _fr("FR-CTMS-6", "CTMS", _SPEC,
+        "Enrollment per site and study is shown against target with a forecast date of reaching "
+        "the target and an uncertainty band."),
+    _fr("FR-TRACK-1", "Tracking", f"{_SPEC}; EMA TMF guideline §3.4",
+        "A study's expected document list is generated from the Reference Model's core "
+        "artifacts at trial, country and site level and edited per place (add, remove, required "
+        "count, due milestone); a placeholder from it is filled when a matching document is "
+        "filed."),
+    _fr("FR-TRACK-2", "Tracking", _SPEC,
+        "Completeness (expected vs approved), overdue (milestone passed, document missing), "
+        "timeliness against the study's targets and QC quality are computed from the data per "
+        "study, country, site, zone and milestone, with the documents behind each figure."),
+    _fr("FR-TRACK-3", "Tracking", f"{_SPEC}; ICH E6(R3) 2.3",
+        "Documents that expire (own expiry date, or document date plus the artifact's validity) "
+        "are listed as expired or expiring within 30/60/90/120 days and flagged on the site."),
+    _fr("FR-TRACK-4", "Tracking", _SPEC,
+        "A person's CV, licence and training records count at every site where the person "
+        "works; one renewed document clears the expired flag at all of them."),
+    _fr("FR-TRACK-5", "Tracking", _SPEC,
+        "Reminders before expiry and milestone dates are mailed once per threshold (an audit "
+        "event records each), never again on a later run; a dry run sends nothing."),
+    _fr("FR-TRACK-6", "Tracking", f"{_SPEC}; EMA TMF guideline §6",
+        "The inspection-readiness view of a study or site lists missing, expired, pending QC, "
+        "unsigned documents and open QC issues; site activation is refused while a start-up "
+        "essential document is missing, not approved or expired."),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

@@ -27,6 +27,7 @@ from etmf.audit.store import Context
 from etmf.bootstrap import services
 from etmf.documents.models import Document, DocumentVersion
 from etmf.errors import EtmfError, NotFound, ValidationError
+from etmf.signing import rendition as rendering
 from etmf.signing import service as signing
 from etmf.signing.models import SigningProfile
 from etmf.web import command, db_session
@@ -207,15 +208,26 @@ def new_request(document_id: int):  # type: ignore[no-untyped-def]
     access.require(Permission.REQUEST_SIGNATURES, doc.study_id, doc.site_id)
     if request.method == "POST":
         cmd = _parse_request_form(document_id)
+        made = workflow.render_for_signing(services(), access, document_id)
         with command() as uow:
             request_id = workflow.request_signatures(uow, access, cmd, _link,
-                                                     services().mailer.send)
+                                                     services().mailer.send, rendition=made)
             uow.commit()
-        flash("Signatures requested; the first signer was notified by e-mail.", "success")
+        flash(("The Word document was rendered to PDF (a new version) for signing. "
+               if made else "") + "Signatures requested; the first signer was notified by "
+              "e-mail.", "success")
         return redirect(url_for("signing.request_detail", request_id=request_id))
+    current = (db_session().get(DocumentVersion, doc.current_version_id)
+               if doc.current_version_id is not None else None)
+    word_note = None
+    if current is not None and rendering.is_word(current.mime):
+        word_note = (rendering.NO_LIBREOFFICE if rendering.soffice_path() is None else
+                     "This version is a Word document: when you send the request it is "
+                     "rendered to PDF with LibreOffice and filed as a new version, which is "
+                     "the one signed.")
     return render_template("signing/new_request.html", doc=doc, candidates=_candidates(doc),
                            meanings=rules.MEANINGS, orderings=rules.ORDERINGS,
-                           slots=range(1, 5))
+                           slots=range(1, 5), word_note=word_note)
 
 
 @bp.get("/signatures/requests/<int:request_id>")

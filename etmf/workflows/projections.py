@@ -90,3 +90,18 @@ def request_cancelled(session: Session, event: PendingEvent) -> None:
     request.status = rules.CANCELLED
     request.closed_at = event.occurred_at
     request.close_reason = event.reason
+
+
+@projection("signature.reminder_sent")
+def reminder_sent(session: Session, event: PendingEvent) -> None:
+    """A reminder changes no read table: the event itself is the record that it went out
+    (etmf.workflows.reminders reads it back so each threshold is mailed once)."""
+
+
+@projection("signature.rendition_filed")
+def rendition_filed(session: Session, event: PendingEvent) -> None:
+    """The PDF rendition (added by the ``document.version_added`` event just before) is the
+    version to sign: the Word version it was rendered from is superseded by it."""
+    source = session.get(DocumentVersion, event.data["rendered_from_version_id"])
+    assert source is not None
+    source.status = State.SUPERSEDED.value

@@ -28,6 +28,7 @@ from etmf.documents.models import Document, DocumentVersion
 from etmf.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationError
 from etmf.mail import Mail
 from etmf.signing import pki
+from etmf.signing import rendition as rendering
 from etmf.signing.manifestation import SignatureManifestation
 from etmf.signing.service import ReauthenticationFailed, require_enrolled, verify_signer
 from etmf.studies.models import Study
@@ -94,17 +95,80 @@ def _current_version(session: Session, doc: Document) -> DocumentVersion:
 def _check_pdf(version: DocumentVersion) -> None:
     if version.mime == "application/pdf":
         return
-    if version.mime.endswith("wordprocessingml.document") or version.mime == "application/msword":
-        raise ValidationError(
-            "This version is a Word document. Signatures are applied to PDF: this server has "
-            "no LibreOffice to convert it, so upload a PDF rendition as a new version, have it "
-            "approved, and request signatures on that.")
+    if rendering.is_word(version.mime):
+        raise ValidationError(rendering.NO_LIBREOFFICE if rendering.soffice_path() is None else
+                              "This version is a Word document: it must be rendered to PDF "
+                              "before signatures are requested. Send the request again.")
     raise ValidationError("Only PDF versions can be signed.")
 
 
+@dataclass(frozen=True)
+class Rendition:
+    """A PDF rendering of a Word version, already in the blob store, not yet filed."""
+
+    from_version_id: int
+    sha256: str
+    size: int
+    converter: str
+
+
+def render_for_signing(svc: Services, access: Access, document_id: int) -> Rendition | None:
+    """If the document's current version is a Word document, render it to PDF with
+    LibreOffice (outside any transaction: it takes seconds) and store the blob; the PDF is
+    filed as a new version by :func:`request_signatures`, in the request's transaction.
+    ``None`` for a PDF. Without LibreOffice, a clear request to upload a PDF rendition."""
+    with svc.db.read_session() as session:
+        doc = session.get(Document, document_id)
+        if doc is None or doc.study_id not in access.study_ids():
+            raise NotFound("There is no such document, or you have no access to it.")
+        access.require(Permission.REQUEST_SIGNATURES, doc.study_id, doc.site_id)
+        version = _current_version(session, doc)
+        if not rendering.is_word(version.mime):
+            return None
+        rules.check_signable(version.status, State(version.status).label)
+        if rendering.soffice_path() is None:
+            raise ValidationError(rendering.NO_LIBREOFFICE)
+        with svc.blobs.open(version.sha256) as fh:
+            data = fh.read()
+        suffix = ".doc" if version.mime == "application/msword" else ".docx"
+        version_id = version.id
+    pdf = pki.off_event_loop(lambda: rendering.word_to_pdf(data, suffix))
+    ref = svc.blobs.put(BytesIO(pdf))
+    return Rendition(version_id, ref.sha256, ref.size, rendering.converter_name())
+
+
+def _file_rendition(uow: UnitOfWork, doc: Document, version: DocumentVersion,
+                    made: Rendition) -> DocumentVersion:
+    """File the PDF rendition as the document's new current version, pointing to the Word
+    version it was rendered from (which it supersedes)."""
+    number = 1 + max(v.number for v in doc.versions)
+    version_id = uow.allocate_id(DocumentVersion)
+    filename = version.filename.rsplit(".", 1)[0][:200] + ".pdf"
+    uow.emit("document", doc.id, "document.version_added", {"version": {
+        "id": version_id, "number": number, "label": version.label, "status": version.status,
+        "sha256": made.sha256, "size": made.size, "mime": "application/pdf",
+        "filename": filename, "page_count": None,
+        "note": f"PDF rendition of version {version.number} ({version.filename}), "
+                f"rendered by {made.converter} for signing.",
+        "signed_from_version_id": None,
+    }}, expected_version=doc.version, study_id=doc.study_id)
+    uow.emit("document_rendition", version_id, "signature.rendition_filed", {
+        "document_id": doc.id, "version_id": version_id, "sha256": made.sha256,
+        "rendered_from_version_id": version.id, "rendered_from_sha256": version.sha256,
+        "converter": made.converter,
+    }, expected_version=0, study_id=doc.study_id)
+    uow.session.expire(doc)
+    filed = uow.session.get(DocumentVersion, version_id)
+    assert filed is not None
+    return filed
+
+
 def request_signatures(uow: UnitOfWork, access: Access, cmd: NewSignatureRequest,
-                       link: Callable[[int], str], notify: Callable[[Mail], None]) -> int:
-    """Ask people to sign the document's current version, each with a meaning."""
+                       link: Callable[[int], str], notify: Callable[[Mail], None], *,
+                       rendition: Rendition | None = None) -> int:
+    """Ask people to sign the document's current version, each with a meaning. A Word
+    version is signed as its PDF ``rendition`` (see :func:`render_for_signing`), filed here
+    as a new version in the same transaction."""
     session = uow.session
     doc = session.get(Document, cmd.document_id)
     if doc is None or doc.study_id not in access.study_ids():
@@ -113,7 +177,11 @@ def request_signatures(uow: UnitOfWork, access: Access, cmd: NewSignatureRequest
     _study_unlocked(session, doc.study_id)
     version = _current_version(session, doc)
     rules.check_signable(version.status, State(version.status).label)
-    _check_pdf(version)
+    made = rendition
+    if made is None or made.from_version_id != version.id or not rendering.is_word(
+            version.mime):
+        _check_pdf(version)
+        made = None
     if cmd.ordering not in rules.ORDERINGS:
         raise ValidationError(f"{cmd.ordering!r} is not an order; use sequential or parallel.")
     if not cmd.signers:
@@ -150,6 +218,8 @@ def request_signatures(uow: UnitOfWork, access: Access, cmd: NewSignatureRequest
     message = (cmd.message or "").strip() or None
     if message and len(message) > 2000:
         raise ValidationError("The message is longer than 2000 characters.")
+    if made is not None:
+        version = _file_rendition(uow, doc, version, made)
     request_id = uow.allocate_id(SignatureRequest)
     for s in signers:
         s["id"] = uow.allocate_id(RequestedSigner)

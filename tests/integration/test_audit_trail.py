@@ -208,6 +208,7 @@ def test_concurrent_writers_make_one_gapless_chain(world, svc):
     assert per_stream == {f"w{n}": per_writer for n in range(8)}
 
 
+@pytest.mark.req("FR-AUDIT-1")
 def test_cli_verify_names_the_first_bad_event(world, svc):
     runner = CliRunner()
     instance = str(svc.settings.instance_path)
@@ -219,3 +220,22 @@ def test_cli_verify_names_the_first_bad_event(world, svc):
     bad = runner.invoke(main, ["audit", "verify", "--instance", instance], env=env)
     assert bad.exit_code == 1
     assert "FAILED at event 4" in bad.output
+
+
+@pytest.mark.req("FR-AUDIT-2")
+def test_cli_prove_writes_a_bundle_that_verifies_offline(world, svc, tmp_path):
+    runner = CliRunner()
+    instance = str(svc.settings.instance_path)
+    env = {"ETMF_DATABASE_URL": svc.settings.database_url}
+    checkpoint = runner.invoke(main, ["audit", "checkpoint", "--instance", instance], env=env)
+    assert checkpoint.exit_code == 0, checkpoint.output
+    result = runner.invoke(main, ["audit", "prove", "3", "--instance", instance], env=env)
+    assert result.exit_code == 0, result.output
+    bundle = tmp_path / "event-3.json"
+    bundle.write_text(result.stdout, encoding="utf-8")
+    assert json.loads(result.stdout)["event_canonical"]
+    checker = Path(__file__).resolve().parents[2] / "etmf" / "audit" / "proofcheck.py"
+    offline = subprocess.run([sys.executable, "-I", str(checker), str(bundle)],
+                             capture_output=True, text=True, timeout=60)
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert "VERIFIED" in offline.stdout

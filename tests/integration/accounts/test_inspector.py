@@ -19,6 +19,7 @@ def team(world):  # type: ignore[no-untyped-def]
     return Team
 
 
+@pytest.mark.req("FR-INSP-1")
 @pytest.mark.req("ACC-3")
 def test_inspector_cannot_sign_in_before_the_window_and_is_told_when_it_opens(
         make_inspector, client, clock):
@@ -35,6 +36,7 @@ def test_inspector_cannot_sign_in_before_the_window_and_is_told_when_it_opens(
     assert "inspection access" not in wrong
 
 
+@pytest.mark.req("FR-INSP-1")
 @pytest.mark.req("ACC-3")
 def test_inspector_cannot_sign_in_after_the_window(make_inspector, client, clock):
     inspector, _ = make_inspector(ends=clock.now() + timedelta(hours=4))
@@ -77,6 +79,7 @@ def test_every_document_an_inspector_opens_is_audited_without_touching_the_docum
     assert [e.seq for e in events_of(svc, "document", doc_id)] == before  # version unmoved
 
 
+@pytest.mark.req("FR-INSP-2")
 @pytest.mark.req("ACC-3")
 def test_downloaded_pdf_is_an_inspection_copy_and_the_record_is_untouched(
         make_inspector, login, world, svc, team):
@@ -177,6 +180,7 @@ def test_inspector_of_another_study_sees_nothing_of_this_one(make_inspector, log
         ["OTH-9"]
 
 
+@pytest.mark.req("FR-INSP-1")
 @pytest.mark.req("ACC-3")
 @pytest.mark.req("AUD-1")
 def test_administrator_grants_inspector_access_through_the_page(world, login, svc):

@@ -52,6 +52,7 @@ def test_three_files_in_one_go_get_one_row_each_with_suggestions(world, speciali
     assert _documents(svc) == []  # nothing filed before the rows are confirmed
 
 
+@pytest.mark.req("FR-FILE-2")
 @pytest.mark.req("OPS-2")
 def test_each_row_is_filed_and_a_bad_row_is_refused_alone(world, specialist_client, svc):
     html = upload(specialist_client, world.study_id, [
@@ -114,6 +115,7 @@ def test_a_zip_with_a_path_trick_is_refused_whole(world, specialist_client, svc)
     assert _versions(svc) == 0
 
 
+@pytest.mark.req("FR-FILE-3")
 def test_a_duplicate_is_flagged_with_a_link_to_the_existing_document(world, specialist_client):
     content = pdf("Protocol", "same bytes")
     spec = world.user("tmf_specialist")
@@ -146,6 +148,7 @@ def test_staging_tokens_cannot_be_forged_or_reused_by_someone_else(world, login,
 # --- bad input: one test each ------------------------------------------------------------
 
 
+@pytest.mark.req("FR-FILE-2")
 @pytest.mark.req("OPS-2")
 @pytest.mark.parametrize(("content", "name", "says"), [
     (encrypted_pdf_bytes(), "locked.pdf", "encrypted"),
@@ -258,3 +261,27 @@ def test_the_artifact_picker_finds_by_name_number_and_sub_artifact(world, specia
 def test_a_monitor_cannot_file(world, login):
     client = login(world.user("monitor", site="101"))
     assert client.get(f"/studies/{world.study_id}/file").status_code == 403
+
+
+@pytest.mark.req("FR-FILE-1")
+def test_a_specialist_files_a_document_classified_with_its_metadata(world, specialist_client,
+                                                                    svc):
+    from etmf.reference_model.model import load_reference_model
+
+    html = upload(specialist_client, world.study_id, [
+        (pdf("CV", "Curriculum vitae of Dr Hanna Weber"), "cv_weber.pdf")]).get_data(
+        as_text=True)
+    response = file_rows(specialist_client, world.study_id, html, [{
+        "artifact": "05.02.04", "level": "site", "site_id": str(world.site_ids["101"]),
+        "person": "Dr Hanna Weber", "title": "CV Dr Hanna Weber",
+        "document_date": "2026-01-15", "expiry_date": "2028-01-15"}])
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    [doc] = _documents(svc)
+    artifact = load_reference_model().artifact(doc.artifact_id)
+    assert artifact.number == "05.02.04"
+    assert (doc.study_id, doc.level, doc.site_id, doc.country_id) == (
+        world.study_id, "site", world.site_ids["101"], world.country_ids["DE"])
+    assert (doc.person, doc.title) == ("Dr Hanna Weber", "CV Dr Hanna Weber")
+    assert (str(doc.document_date), str(doc.expiry_date)) == ("2026-01-15", "2028-01-15")
+    page = specialist_client.get(f"/documents/{doc.id}").get_data(as_text=True)
+    assert "05.02.04" in page and "Dr Hanna Weber" in page and "2028-01-15" in page

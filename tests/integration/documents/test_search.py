@@ -41,6 +41,7 @@ def _titles(client, query: str) -> str:
     return client.get(f"/search?q={query}").get_data(as_text=True)
 
 
+@pytest.mark.req("FR-SRCH-1")
 def test_a_word_inside_a_filed_pdf_is_found_with_a_highlighted_snippet(world, login, svc):
     client = login(world.user("tmf_specialist"))
     html = upload(client, world.study_id, [
@@ -59,6 +60,7 @@ def test_a_word_inside_a_filed_pdf_is_found_with_a_highlighted_snippet(world, lo
     assert "<mark>axolotl</mark> sampling schedule" in page
 
 
+@pytest.mark.req("FR-SRCH-1")
 @pytest.mark.req("ACC-2")
 def test_site_limited_users_see_their_site_and_trial_level_only(world, login, corpus):
     client = login(world.user("site_staff", site="101"))
@@ -68,6 +70,7 @@ def test_site_limited_users_see_their_site_and_trial_level_only(world, login, co
     assert "3 results" in page  # the total counts only what may be seen
 
 
+@pytest.mark.req("FR-SRCH-1")
 @pytest.mark.req("ACC-2")
 def test_readers_without_draft_rights_never_find_drafts(world, login, corpus):
     client = login(world.user("monitor"))

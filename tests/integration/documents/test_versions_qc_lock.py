@@ -68,6 +68,7 @@ def test_new_versions_keep_every_earlier_version_downloadable(world, people, log
         assert download.data.startswith(b"%PDF")
 
 
+@pytest.mark.req("FR-LIFE-1")
 @pytest.mark.req("REC-6")
 @pytest.mark.req("OPS-1")
 def test_approving_a_new_version_supersedes_the_old_one(world, people, login, svc):
@@ -141,6 +142,7 @@ def test_withdrawing_needs_a_reason(world, people, login, svc):
     assert _doc(svc, doc_id).status == "obsolete"
 
 
+@pytest.mark.req("FR-LIFE-2")
 @pytest.mark.req("OPS-1")
 def test_qc_rejection_needs_issues_that_must_be_answered_before_resubmission(
         world, people, login, svc):
@@ -276,3 +278,27 @@ def test_replaying_the_log_rebuilds_documents_issues_and_locks(world, people, lo
         report = verify_all(session, svc.settings, replay=True)
     assert report.replayed
     assert report.replay_differences == []
+
+
+@pytest.mark.req("FR-LIFE-3")
+def test_a_withdrawn_document_stays_retrievable_with_its_reason(world, people, login, svc):
+    doc_id = world.document(people["specialist"], title="Old plan", state="approved",
+                            qc=people["qc"], content=pdf("Old plan", "superseded plan text"))
+    client = login(people["manager"])
+    refused = _post(client, doc_id, f"/documents/{doc_id}/transition", action="withdraw",
+                    version=3, reason="  ")
+    assert refused.status_code == 400 and _doc(svc, doc_id).status == "approved"
+    assert _post(client, doc_id, f"/documents/{doc_id}/transition", action="withdraw",
+                 version=3, reason="Replaced by the new plan").status_code == 302
+    assert _doc(svc, doc_id).status == "obsolete"
+    page = client.get(f"/documents/{doc_id}")
+    assert page.status_code == 200
+    assert "Replaced by the new plan" in page.get_data(as_text=True)
+    download = client.get(f"/documents/{doc_id}/versions/1/download")
+    assert download.status_code == 200
+    with svc.db.read_session() as s:
+        stored = s.scalar(select(DocumentVersion.sha256).where(
+            DocumentVersion.document_id == doc_id))
+    import hashlib
+
+    assert hashlib.sha256(download.data).hexdigest() == stored

@@ -52,6 +52,7 @@ def test_a_sound_file_downloads_byte_for_byte(filed, login):
     assert response.data == content
 
 
+@pytest.mark.req("FR-STOR-1")
 @pytest.mark.req("REC-1")
 def test_a_flipped_byte_is_refused_named_by_verify_and_alerted(filed, svc, login, world):
     specialist, doc_id, content = filed
@@ -102,6 +103,7 @@ def test_a_large_file_is_streamed_and_aborted_before_its_last_bytes(filed, svc, 
     assert len(_alerts(svc)) == 1
 
 
+@pytest.mark.req("FR-STOR-1")
 @pytest.mark.req("REC-1")
 def test_a_missing_file_is_reported_and_alerted(filed, svc, login):
     specialist, doc_id, _content = filed
@@ -125,6 +127,7 @@ def test_verify_passes_on_sound_storage(filed, svc):
     assert _alerts(svc) == []
 
 
+@pytest.mark.req("FR-STOR-2")
 def test_database_failing_after_the_blob_write_leaves_one_unreferenced_blob(
         filed, svc, login, monkeypatch):
     from etmf.audit.store import UnitOfWork
@@ -159,6 +162,7 @@ def test_database_failing_after_the_blob_write_leaves_one_unreferenced_blob(
     assert client.get(f"/documents/{doc_id}/versions/1/download").status_code == 200
 
 
+@pytest.mark.req("FR-STOR-2")
 def test_an_upload_that_succeeds_is_referenced(filed, svc, login):
     specialist, doc_id, _content = filed
     response = upload_version(login(specialist), doc_id, b"Second version.\n", label="2.0")

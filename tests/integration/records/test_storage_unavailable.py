@@ -48,6 +48,7 @@ def document(world):
     return specialist, world.document(specialist, title="Site Monitoring Plan")
 
 
+@pytest.mark.req("FR-STOR-3")
 @pytest.mark.parametrize("as_json", [False, True], ids=["page", "json"])
 def test_s3_stopping_mid_upload_gives_503_and_stores_nothing(document, svc, login,
                                                              s3_dies_during_the_upload,
@@ -72,6 +73,7 @@ def test_s3_stopping_mid_upload_gives_503_and_stores_nothing(document, svc, logi
     assert _counts(svc) == before  # no document, no version row
 
 
+@pytest.mark.req("FR-STOR-3")
 def test_s3_down_before_a_new_filing_leaves_no_document(world, svc, login, moto_server):
     from tests.conftest import csrf_from
 

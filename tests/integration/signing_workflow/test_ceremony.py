@@ -205,6 +205,7 @@ def test_an_investigator_of_another_site_cannot_sign_a_site_document(world, svc,
         new_request(world, svc, team.manager, doc, [(team.investigator, "review")])
 
 
+@pytest.mark.req("FR-SIGN-1")
 @pytest.mark.req("SIG-3")
 @pytest.mark.req("SIG-7")
 def test_next_signer_is_notified_and_signs_incrementally_keeping_the_first_valid(
@@ -239,6 +240,7 @@ def test_next_signer_is_notified_and_signs_incrementally_keeping_the_first_valid
                if team.manager.email in m.to)
 
 
+@pytest.mark.req("FR-SIGN-3")
 @pytest.mark.req("SIG-9")
 def test_without_a_tsa_the_document_page_says_b_b_and_valid(app, svc, team, approved_doc,
                                                             sequential_request):
@@ -265,8 +267,11 @@ def test_a_signer_whose_identity_was_never_verified_cannot_sign(app, world, svc,
     _refused(svc, approved_doc, before)
 
 
-def test_a_word_document_is_refused_with_a_clear_message(world, svc, team):
+def test_a_word_document_is_refused_with_a_clear_message(world, svc, team, monkeypatch):
     from etmf.demo import make_docx
+    from etmf.signing import rendition
+
+    monkeypatch.setattr(rendition, "soffice_path", lambda: None)  # no LibreOffice here
     from etmf.documents import services as docs
     from etmf.errors import ValidationError
 
@@ -281,3 +286,67 @@ def test_a_word_document_is_refused_with_a_clear_message(world, svc, team):
         uow.commit()
     with pytest.raises(ValidationError, match="upload a PDF rendition"):
         new_request(world, svc, team.manager, doc_id, [(team.qc, "review")])
+
+
+@pytest.mark.req("FR-SIGN-1")
+def test_parallel_signers_are_all_notified_at_once_and_sign_in_any_order(
+        world, app, svc, team, approved_doc):
+    svc.mailer.sent.clear()
+    request_id = new_request(world, svc, team.manager, approved_doc,
+                             [(team.manager, "approval"), (team.investigator,
+                                                           "investigator_attestation")],
+                             ordering="parallel")
+    told = {to for m in svc.mailer.sent if "Signature requested" in m.subject for to in m.to}
+    assert told == {team.manager.email, team.investigator.email}
+    link = f"/signatures/requests/{request_id}/sign"
+    assert all(link in m.body for m in svc.mailer.sent if "Signature requested" in m.subject)
+    # The second-named signer signs first: no order is imposed.
+    assert post_sign(login_as(app, team.investigator), request_id,
+                     password=PASSWORD).status_code == 302
+    assert post_sign(login_as(app, team.manager), request_id,
+                     password=PASSWORD).status_code == 302
+    with svc.db.read_session() as s:
+        request = s.get(SignatureRequest, request_id)
+        assert request.status == "completed"
+        assert [(x.printed_name, x.meaning) for x in request.signers] == [
+            ("Morgan Manager", "approval"),
+            ("Dr Irene Investigator", "investigator_attestation")]
+
+
+@pytest.mark.req("SIG-10")
+def test_the_printed_signed_record_shows_every_signature_manifestation(
+        app, svc, team, approved_doc, sequential_request, tmp_path):
+    import subprocess
+
+    post_sign(login_as(app, team.investigator), sequential_request, password=PASSWORD)
+    post_sign(login_as(app, team.manager), sequential_request, password=PASSWORD)
+    signed = _current(svc, approved_doc)
+    data = blob_bytes(svc, signed.sha256)
+
+    # Every stamp is an annotation flagged Print, and neither Hidden nor NoView.
+    from pypdf import PdfReader
+
+    widgets = [annot.get_object() for page in PdfReader(BytesIO(data)).pages
+               for annot in page.get("/Annots") or ()
+               if annot.get_object().get("/FT") == "/Sig"]
+    assert len(widgets) == 2
+    for widget in widgets:
+        flags = int(widget.get("/F", 0))
+        assert flags & 4 and not flags & (2 | 32), flags
+
+    # Print it (poppler renders in printing mode for PDF output) and read what was printed.
+    source = tmp_path / "signed.pdf"
+    source.write_bytes(data)
+    printed = tmp_path / "printed.pdf"
+    subprocess.run(["pdftocairo", "-pdf", str(source), str(printed)], check=True,
+                   capture_output=True, timeout=60)
+    text = " ".join(pdftotext(printed).split())
+    for name, meaning in (("Dr Irene Investigator", "Investigator attestation"),
+                          ("Morgan Manager", "Approval")):
+        assert f"Electronically signed by: {name}" in text
+        assert f"Meaning: {meaning}" in text
+    assert text.count("Date and time: 2026-11-26 09:30:00 UTC") == 2
+    # The downloaded copy a user prints is the signed record itself, byte for byte.
+    download = login_as(app, team.qc).get(
+        f"/documents/{approved_doc}/versions/{signed.number}/download")
+    assert download.status_code == 200 and download.data == data

@@ -107,6 +107,7 @@ def test_revocation_needs_a_reason(world, svc, team):
         assert s.get(SigningCertificate, cert.id).revoked_at is None
 
 
+@pytest.mark.req("FR-SIGN-2")
 def test_a_signer_declines_with_a_reason_and_the_requester_is_told(
         app, svc, team, sequential_request):
     client = login_as(app, team.investigator)
@@ -125,6 +126,7 @@ def test_a_signer_declines_with_a_reason_and_the_requester_is_told(
     assert post_sign(client, sequential_request, password=PASSWORD).status_code == 409
 
 
+@pytest.mark.req("FR-SIGN-2")
 def test_cancel_needs_a_reason_and_a_stale_form_gets_409(world, svc, team, sequential_request):
     from etmf.errors import ReasonRequired
     from etmf.workflows.services import cancel

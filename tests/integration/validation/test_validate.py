@@ -129,3 +129,87 @@ def test_wrong_options_are_refused_with_a_clear_message(tmp_path, args, message)
     result = CliRunner().invoke(main, ["validate", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+@pytest.mark.req("FR-VAL-1")
+@pytest.mark.req("FR-VAL-4")
+def test_on_the_demo_instance_the_report_is_written_filed_and_sent_for_signature(tmp_path):
+    import os
+
+    from sqlalchemy import select
+
+    from etmf.cli import app_context
+    from etmf.documents.models import Document
+    from etmf.workflows.models import SignatureRequest
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETMF_")}
+    instance = str(tmp_path / "demo")
+    runner = CliRunner()
+    demo = runner.invoke(main, ["demo", "--instance", instance, "--no-serve"], env=env)
+    assert demo.exit_code == 0, demo.output
+    out = tmp_path / "report"
+    result = runner.invoke(main, [
+        "validate", "--instance", instance, "--output", str(out), "-r", "AUD-3",
+        "--tests", CANONICAL, "--workers", "0", "--file-into", "ONC-301",
+        "--filed-by", "manager@etmf-demo.org",
+        "--signer", "manager@etmf-demo.org=approval"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Filed into ONC-301 as document" in result.output
+    assert "(artifact 10.04.03, In QC); signature request" in result.output
+    text = _pdf_text(out / "validation-report.pdf")
+    assert "AUD-3" in text and "PASS" in text
+
+    with app_context(instance) as app:
+        from etmf.bootstrap import services
+
+        with services(app).db.read_session() as s:
+            doc = s.scalar(select(Document).where(Document.artifact_number == "10.04.03"))
+            request = s.scalar(select(SignatureRequest).where(
+                SignatureRequest.document_id == doc.id))
+            assert doc.status == "in_qc" and doc.title.endswith("(PASS)")
+            assert [x.printed_name for x in request.signers] == ["Morgan Manager"]
+
+
+def test_filing_options_go_together(tmp_path):
+    result = CliRunner().invoke(main, ["validate", "--output", str(tmp_path / "r"),
+                                       "--file-into", "ONC-301"])
+    assert result.exit_code == 2
+    assert "--file-into and --filed-by go together" in result.output
+
+
+@pytest.mark.req("FR-VAL-1")
+def test_a_scratch_copy_without_audit_triggers_fails_validation_naming_aud_2(validate,
+                                                                             tmp_path):
+    """Acceptance: break one requirement's behaviour in a scratch copy of the code (the
+    append-only triggers are never installed) and validation fails, naming AUD-2."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[3]
+    copy = tmp_path / "scratch"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for name in ("etmf", "storage", "ctms", "tests", "templates"):
+        if (root / name).is_dir():
+            shutil.copytree(root / name, copy / name, ignore=ignore)
+    for name in ("pyproject.toml", "setup.py"):
+        if (root / name).is_file():
+            shutil.copy2(root / name, copy / name)
+    triggers = copy / "etmf" / "audit" / "triggers.py"
+    source = triggers.read_text(encoding="utf-8")
+    signature = "def install(conn: Connection) -> None:\n"
+    assert signature in source
+    triggers.write_text(source.replace(
+        signature, signature + "    return  # broken on purpose: no append-only triggers\n"),
+        encoding="utf-8")
+
+    out = tmp_path / "report"
+    result = validate("--output", str(out), "--suite", str(copy / "tests"), "-r", "AUD-2",
+                      "--tests", str(copy / "tests" / "integration" / "test_audit_trail.py"),
+                      "--workers", "0")
+    assert result.exit_code == 1, result.output
+    assert "test_triggers_refuse_changing_or_deleting_events" in result.stdout
+    assert "AUD-2: " in result.stdout
+    assert "Validation FAILED: 1 requirements: 0 passed, 1 failed" in result.stdout
+    html = (out / "validation-report.html").read_text(encoding="utf-8")
+    assert '<th scope="row" class="fail">AUD-2</th>' in html
+    text = _pdf_text(out / "validation-report.pdf")
+    assert "AUD-2" in text and "FAIL" in text

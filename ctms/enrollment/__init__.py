@@ -1,0 +1,1 @@
+"""Enrollment curves and the forecast of the date the target is reached."""

@@ -1,0 +1,1 @@
+"""Permuted-block, stratified, seeded randomization with a concealed list."""

@@ -1,0 +1,1 @@
+"""Site lifecycle: feasibility → selection → initiation → active → enrolling → closed."""

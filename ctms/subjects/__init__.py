@@ -1,0 +1,1 @@
+"""Subjects: screening, consent against the ICF in force, enrollment, visits."""

@@ -1,0 +1,1 @@
+"""CTMS pages and API endpoints (registered automatically by etmf.web)."""

@@ -1,0 +1,1 @@
+"""TMF exchange: EMS export and import, and the certified archive package."""

@@ -1,0 +1,1 @@
+"""Inspections: the inspector's landing page, requests for documents or explanations."""

@@ -1,0 +1,119 @@
+"""When documents expire: their own expiry date, else their date plus the artifact's validity.
+
+Default validity periods (days) ship here and can be overridden per artifact by an
+administrator (``expiry.rule_set`` events, table ``expiry_rules``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from etmf.documents.models import Document
+from etmf.tracking.models import ExpiryRule, PersonDocument
+
+#: Shipped defaults by artifact unique id: CVs, licences, GCP training, IRB/IEC approvals,
+#: laboratory certification and normal ranges, insurance and indemnity.
+DEFAULT_VALIDITY_DAYS: Mapping[str, int] = {
+    "087": 730, "088": 730, "089": 730, "166": 730,  # curricula vitae
+    "090": 730,  # site staff qualification (medical licence)
+    "104": 1095, "253": 1095,  # evidence of (GCP) training
+    "066": 365, "071": 365,  # IRB/IEC decision, other approvals
+    "160": 730, "163": 365,  # laboratory certification, normal ranges
+    "036": 365, "096": 365,  # insurance, indemnity
+}
+WINDOWS = (30, 60, 90, 120)
+#: Documents that count as valid evidence (a signpost points to the record held elsewhere).
+APPROVED_STATUSES = ("approved", "signpost")
+
+
+def validity_days(session: Session) -> dict[str, int]:
+    """Artifact → validity in days (0 or absent: does not expire), defaults then rules."""
+    days = dict(DEFAULT_VALIDITY_DAYS)
+    for artifact_id, n in session.execute(select(ExpiryRule.artifact_id,
+                                                 ExpiryRule.validity_days)):
+        days[artifact_id] = n
+    return {a: n for a, n in days.items() if n > 0}
+
+
+def effective_expiry(expiry_date: date | None, document_date: date | None, artifact_id: str,
+                     validity: Mapping[str, int]) -> date | None:
+    if expiry_date is not None:
+        return expiry_date
+    n = validity.get(artifact_id)
+    if n and document_date is not None:
+        return document_date + timedelta(days=n)
+    return None
+
+
+@dataclass(frozen=True)
+class Expiring:
+    document_id: int
+    title: str
+    artifact_id: str
+    artifact_number: str
+    site_id: int | None
+    person: str | None
+    expires_on: date
+    days_left: int  # negative: expired that many days ago
+
+
+def is_valid_evidence(doc: Document) -> bool:
+    return doc.approved_at is not None and doc.status != "obsolete" or doc.status == "signpost"
+
+
+def expiring_documents(session: Session, study_id: int, today: date, *,
+                       within_days: int | None = None, expired: bool = False,
+                       site_ids: set[int] | None = None) -> list[Expiring]:
+    """Approved documents of the study that expired (``expired=True``) or expire within
+    ``within_days`` from today, soonest first."""
+    validity = validity_days(session)
+    q = select(Document).where(
+        Document.study_id == study_id, Document.approved_at.is_not(None),
+        Document.status.not_in(("obsolete",)),
+        or_(Document.expiry_date.is_not(None), Document.artifact_id.in_(list(validity))))
+    if site_ids is not None:
+        q = q.where(or_(Document.site_id.is_(None), Document.site_id.in_(site_ids)))
+    docs = list(session.scalars(q))
+    owners = dict(session.execute(select(PersonDocument.document_id, PersonDocument.person_id)
+                                  .where(PersonDocument.document_id.in_([d.id for d in docs]))
+                                  ).all()) if docs else {}
+    # A renewal (a newer document of the same artifact for the same person) replaces the old
+    # one: only the latest-ending document of each person and artifact is listed.
+    latest: dict[tuple[str, object], date] = {}
+    ends_of: dict[int, date] = {}
+    for doc in docs:
+        ends = effective_expiry(doc.expiry_date, doc.document_date, doc.artifact_id, validity)
+        if ends is None:
+            continue
+        ends_of[doc.id] = ends
+        owner = _owner(doc, owners)
+        if owner is not None:
+            key = (doc.artifact_id, owner)
+            latest[key] = max(latest.get(key, ends), ends)
+    found = []
+    for doc in docs:
+        ends = ends_of.get(doc.id)
+        if ends is None:
+            continue
+        owner = _owner(doc, owners)
+        if owner is not None and latest[(doc.artifact_id, owner)] > ends:
+            continue
+        left = (ends - today).days
+        if expired and left >= 0 or not expired and (left < 0 or left > (within_days or 0)):
+            continue
+        found.append(Expiring(doc.id, doc.title, doc.artifact_id, doc.artifact_number,
+                              doc.site_id, doc.person, ends, left))
+    return sorted(found, key=lambda e: (e.expires_on, e.document_id))
+
+
+def _owner(doc: Document, owners: Mapping[int, int]) -> object:
+    if doc.id in owners:
+        return ("person", owners[doc.id])
+    if doc.person:
+        return ("name", doc.site_id, doc.person.casefold())
+    return None

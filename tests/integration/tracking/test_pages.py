@@ -1,0 +1,135 @@
+"""The tracking pages: dashboard with charts, drill-down with CSV, filing from the list,
+expiry views and flags, the EDL editor, people and the task list."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import pytest
+
+from etmf.tracking import services as tracking
+from etmf.tracking.services import Scope
+from tests.conftest import csrf_from, make_pdf
+
+
+def _fresh_login(app, user):  # type: ignore[no-untyped-def]
+    from tests.conftest import PASSWORD
+
+    client = app.test_client()
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    assert client.post("/login", data={"email": user.email, "password": PASSWORD,
+                                       "csrf_token": token}).status_code == 302
+    return client
+
+
+@pytest.fixture
+def study_with_edl(tracker, clock):  # type: ignore[no-untyped-def]
+    w = tracker.w
+    for site in ("101", "102"):
+        tracker.run(tracking.add_entry, w.study_id, Scope("site", site_id=w.site_ids[site]),
+                    "05.02.04", milestone="03")
+    tracker.run(tracking.add_entry, w.study_id, Scope("site", site_id=w.site_ids["101"]),
+                "05.02.08", milestone="03")
+    cv = tracker.file("05.02.04", site="101", document_date=clock.now().date(),
+                      expiry_date=clock.now().date() + timedelta(days=20), title="CV PI 101")
+    tracker.approve(cv)
+    return w, cv
+
+
+@pytest.mark.req("FR-TRACK-2")
+def test_dashboard_bars_lead_to_the_sites_missing_documents_with_csv(
+        tracker, study_with_edl, login):
+    w, _cv = study_with_edl
+    client = login(tracker.manager)
+    page = client.get(f"/tracking/studies/{w.study_id}").get_data(as_text=True)
+    assert "<svg" in page and "Completeness by site" in page
+    assert 'data-testid="study-completeness">33 %' in page  # 1 of 3
+    site102 = w.site_ids["102"]
+    assert f"/tracking/studies/{w.study_id}/entries?site={site102}&amp;problem=open" in page
+    listing = client.get(f"/tracking/studies/{w.study_id}/entries?site={site102}&problem=open")
+    assert "05.02.04 Principal Investigator Curriculum Vitae" in listing.get_data(as_text=True)
+    exported = client.get(f"/tracking/studies/{w.study_id}/entries?problem=open&format=csv")
+    assert exported.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    assert sorted((r["place"], r["artifact"], r["problem"])
+                  for r in rows) == [("Site 101", "05.02.08", "missing"),
+                                     ("Site 102", "05.02.04", "missing")]
+
+
+@pytest.mark.req("FR-TRACK-2")
+def test_filing_from_the_missing_list_changes_the_figures(tracker, study_with_edl, login):
+    w, _cv = study_with_edl
+    client = login(tracker.manager)
+    url = f"/tracking/studies/{w.study_id}/entries?site={w.site_ids['102']}&problem=missing"
+    page = client.get(url).get_data(as_text=True)
+    entry_id = re.search(r'name="entry_id" value="(\d+)"', page).group(1)
+    response = client.post(f"/tracking/studies/{w.study_id}/entries/file", data={
+        "csrf_token": csrf_from(page), "entry_id": entry_id, "next": url,
+        "document_date": "2026-11-20",
+        "file": (io.BytesIO(make_pdf("CV of the PI of 102")), "cv102.pdf")},
+        content_type="multipart/form-data")
+    assert response.status_code == 302
+    after = client.get(url).get_data(as_text=True)
+    assert "Filed Principal Investigator Curriculum Vitae as a draft" in after
+    assert "Nothing to show." in after  # no longer missing: filed, not yet approved
+    listing = client.get(f"/tracking/studies/{w.study_id}/entries?site={w.site_ids['102']}"
+                         "&problem=not_approved").get_data(as_text=True)
+    assert "Principal Investigator Curriculum Vitae" in listing
+
+
+@pytest.mark.req("FR-TRACK-3")
+def test_expiry_views_and_the_expired_flag_in_the_tmf_browser(tracker, study_with_edl, login,
+                                                              clock):
+    w, cv = study_with_edl
+    client = login(tracker.manager)
+    assert "CV PI 101" in client.get(
+        f"/tracking/studies/{w.study_id}/expiry?window=30").get_data(as_text=True)
+    docs = client.get(f"/studies/{w.study_id}/documents").get_data(as_text=True)
+    assert 'data-testid="expired-flag"' not in docs
+    clock.advance(timedelta(days=21))
+    client = _fresh_login(w.app, tracker.manager)  # the first session timed out meanwhile
+    expired = client.get(f"/tracking/studies/{w.study_id}/expiry?window=expired")
+    assert "CV PI 101" in expired.get_data(as_text=True)
+    assert 'data-testid="expired-flag"' in client.get(
+        f"/studies/{w.study_id}/documents").get_data(as_text=True)
+    ready = client.get(f"/tracking/studies/{w.study_id}/readiness?site={w.site_ids['101']}")
+    assert "1 expired" in ready.get_data(as_text=True)
+    tasks = client.get("/tracking/tasks").get_data(as_text=True)
+    assert "Renew" in tasks and "CV PI 101" in tasks
+
+
+@pytest.mark.req("FR-TRACK-1")
+def test_study_manager_generates_and_edits_the_edl_in_the_browser_forms(tracker, login):
+    w = tracker.w
+    client = login(tracker.manager)
+    page = client.get(f"/tracking/studies/{w.study_id}/edl").get_data(as_text=True)
+    token = csrf_from(page)
+    assert client.post(f"/tracking/studies/{w.study_id}/edl/generate",
+                       data={"csrf_token": token}).status_code == 302
+    page = client.get(f"/tracking/studies/{w.study_id}/edl").get_data(as_text=True)
+    assert "05.02.04 Principal Investigator Curriculum Vitae" in page
+    assert client.post(f"/tracking/studies/{w.study_id}/milestones", data={
+        "csrf_token": token, "code": "03", "level": "site", "site_id": w.site_ids["101"],
+        "planned": "2026-12-01"}).status_code == 302
+    page = client.get(f"/tracking/studies/{w.study_id}/edl").get_data(as_text=True)
+    assert "2026-12-01" in page
+    dashboard = client.get(f"/tracking/studies/{w.study_id}").get_data(as_text=True)
+    assert "Completeness by zone" in dashboard
+
+
+def test_people_page_lists_a_person_at_two_sites(tracker, login):
+    w = tracker.w
+    client = login(tracker.manager)
+    token = csrf_from(client.get(f"/tracking/studies/{w.study_id}/persons").get_data(as_text=True))
+    client.post(f"/tracking/studies/{w.study_id}/persons", data={
+        "csrf_token": token, "name": "Dr Ada", "site_id": w.site_ids["101"], "role": "PI"})
+    from etmf.tracking.models import Person
+    person_id = tracker.read(lambda s: s.query(Person).one().id)
+    client.post(f"/tracking/studies/{w.study_id}/persons", data={
+        "csrf_token": token, "person_id": person_id, "site_id": w.site_ids["201"],
+        "role": "Sub-Investigator"})
+    page = client.get(f"/tracking/studies/{w.study_id}/persons").get_data(as_text=True)
+    assert "101 (PI), 201 (Sub-Investigator)" in page

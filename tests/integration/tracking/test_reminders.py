@@ -1,0 +1,48 @@
+"""Reminders before expiry and milestone dates: once per threshold, audited, over SMTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from etmf.tracking import services as tracking
+from etmf.tracking.reminders import send_reminders
+from etmf.tracking.services import Scope
+
+
+@pytest.mark.req("FR-TRACK-5")
+def test_expiry_reminder_is_sent_once_per_threshold(tracker, svc, clock):
+    w = tracker.w
+    specialist = w.user("tmf_specialist", email="tmf@example.org")
+    other_site = w.user("site_staff", site="201", email="fr@example.org")
+    today = clock.now().date()
+    cv = tracker.file("05.02.04", site="101", document_date=today - timedelta(days=10),
+                      expiry_date=today + timedelta(days=29), title="CV Dr Bo")
+    tracker.approve(cv)
+    preview = send_reminders(svc, dry_run=True)
+    assert [(r.subject_id, r.threshold) for r in preview] == [(cv, 30)]
+    assert svc.mailer.sent == []
+    sent = send_reminders(svc)
+    assert [(r.subject_id, r.threshold, r.days_left) for r in sent] == [(cv, 30, 29)]
+    mail = svc.mailer.sent[-1]
+    assert specialist.email in mail.to and other_site.email not in mail.to
+    assert "CV Dr Bo expires in 29 days" in mail.subject
+    assert send_reminders(svc) == []  # not again on the next run
+    assert len(svc.mailer.sent) == 1
+    clock.advance(timedelta(days=29))  # the expiry date: the 0-day threshold
+    assert [r.threshold for r in send_reminders(svc)] == [0]
+    clock.advance(timedelta(days=1))
+    assert send_reminders(svc) == []
+
+
+@pytest.mark.req("FR-TRACK-5")
+def test_milestone_reminder_before_the_planned_date(tracker, svc, clock):
+    w = tracker.w
+    today = clock.now().date()
+    tracker.run(tracking.set_milestone_dates, w.study_id, Scope("site", site_id=w.site_ids["102"]),
+                "03", planned=today + timedelta(days=6), actual=None)
+    sent = send_reminders(svc)
+    assert [(r.kind, r.threshold) for r in sent] == [("milestone", 7)]
+    assert "Site Live" in svc.mailer.sent[-1].subject
+    assert send_reminders(svc) == []
