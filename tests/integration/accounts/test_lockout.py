@@ -108,3 +108,14 @@ def _version(svc, user_id: int) -> int:
 
     with svc.db.read_session() as s:
         return s.get(User, user_id).version
+
+
+@pytest.mark.req("ACC-3")
+def test_passwords_are_stored_as_argon2id_at_the_recommended_cost(world, svc):
+    from etmf.accounts.models import User
+
+    user = world.user("monitor")
+    with svc.db.read_session() as s:
+        stored = s.get(User, user.id).password
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert PASSWORD not in stored
