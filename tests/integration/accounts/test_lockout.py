@@ -110,7 +110,6 @@ def _version(svc, user_id: int) -> int:
         return s.get(User, user_id).version
 
 
-@pytest.mark.req("ACC-3")
 def test_passwords_are_stored_as_argon2id_at_the_recommended_cost(world, svc):
     from etmf.accounts.models import User
 
