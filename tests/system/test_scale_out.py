@@ -76,7 +76,28 @@ def cluster_db(_pg_template):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, cluster_db, moto_server):  # type: ignore[no-untyped-def]
+def smtp_sink():  # type: ignore[no-untyped-def]
+    """A real SMTP server on loopback (aiosmtpd) that keeps every message."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    class Keep(Sink):
+        def __init__(self) -> None:
+            self.messages: list[bytes] = []
+
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+            self.messages.append(envelope.content)
+            return "250 OK"
+
+    handler = Keep()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, cluster_db, moto_server, smtp_sink):  # type: ignore[no-untyped-def]
     """One cluster for the module: starting it costs half a minute on two cores."""
     from tests.fixtures.s3server import create_bucket
 
@@ -84,6 +105,8 @@ def cluster(tmp_path_factory, cluster_db, moto_server):  # type: ignore[no-untyp
     instance = root / "instance"
     instance.mkdir(parents=True)
     env = _env(root, instance, cluster_db, create_bucket(moto_server, object_lock=True))
+    env.update({"ETMF_MAIL_BACKEND": "smtp", "ETMF_SMTP_HOST": "127.0.0.1",
+                "ETMF_SMTP_PORT": str(smtp_sink[0].port)})
     cert, _key = self_signed(root)
     c = Cluster(root=root, instance=instance, env=env, app_ports=[free_port(), free_port()],
                 proxy_port=free_port(), cert=cert)
@@ -124,12 +147,13 @@ def _setup_study(c: Cluster) -> dict[str, object]:
             country = add_country(uow, study_id=study, code="DE", name="Germany")
             add_site(uow, study_id=study, country_id=country, number="101",
                      institution="Charité")
-            for role in ("tmf_specialist", "qc_reviewer"):
+            for role in ("tmf_specialist", "qc_reviewer", "investigator"):
                 user = create_user(uow, NewUser(email=f"{role}-{tag}@example.org",
                                                 full_name=role.replace("_", " ").title(),
                                                 password=PASSWORD))
                 grant_membership(uow, user_id=user.id, study_id=study, role=role)
                 out[role] = create_api_token(uow, user.id, "load driver", 30)
+                out[f"{role}_id"] = user.id
             out["study"] = study
             uow.commit()
     finally:
@@ -325,3 +349,109 @@ def test_forged_forwarded_addresses_are_not_believed_and_cookies_are_secure(clus
                   if k.lower() == "set-cookie" and v.startswith("session="))
     assert "Secure" in cookie and "HttpOnly" in cookie
     assert proxied.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def _in_process_app(c: Cluster):  # type: ignore[no-untyped-def]
+    from etmf import create_app
+    from etmf.settings import load_settings
+
+    return create_app(load_settings(environ=c.env))
+
+
+def _request_signature(c: Cluster, setup: dict[str, object], document_id: int) -> int:
+    """The study side, in-process on the same database: enrol the investigator (identity
+    check, accepted statement) and ask for a signature due in two days (a reminder threshold).
+    """
+    from datetime import timedelta
+
+    from etmf.audit.store import Actor, unit_of_work
+    from etmf.bootstrap import services
+    from etmf.signing.models import SigningProfile
+    from etmf.signing.service import accept_statement, record_identity_check
+    from etmf.workflows.services import NewSignatureRequest, SignerSpec, request_signatures
+    from tests.conftest import User, World
+
+    app = _in_process_app(c)
+    svc = services(app)
+    world = World(app=app, study_id=int(str(setup["study"])), country_ids={}, site_ids={})
+    admin = User(id=1, email="root@example.org", name="Rita Root", role="admin")
+    signer = User(id=int(str(setup["investigator_id"])), email="", name="Investigator",
+                  role="investigator")
+    requester = User(id=int(str(setup["tmf_specialist_id"])), email="",
+                     name="Tmf Specialist", role="tmf_specialist")
+    try:
+        with app.app_context():
+            with svc.db.read_session() as s:
+                profile = s.get(SigningProfile, signer.id)
+                enrolled = profile is not None and profile.accepted_at is not None
+            if not enrolled:
+                with world.uow(admin.name, admin.id) as uow:
+                    record_identity_check(uow, svc, world.access(admin), signer.id,
+                                          method="in_person", document_seen="Passport X1")
+                    uow.commit()
+                with world.uow(signer.name, signer.id) as uow:
+                    accept_statement(uow, svc, world.access(signer), accepted=True)
+                    uow.commit()
+            with unit_of_work(svc.db, svc.clock, Actor(requester.id, requester.name)) as uow:
+                request_id = request_signatures(
+                    uow, world.access(requester),
+                    NewSignatureRequest(document_id=document_id,
+                                        signers=(SignerSpec(signer.id,
+                                                            "investigator_attestation"),),
+                                        due_date=svc.clock.now().date() + timedelta(days=2)),
+                    link=lambda rid: f"{c.url}/signatures/requests/{rid}/sign",
+                    notify=svc.mailer.send)
+                uow.commit()
+    finally:
+        svc.db.dispose()
+    return request_id
+
+
+def _submit_and_wait(c: Cluster, kind: str, times: int) -> None:
+    from etmf import jobs
+    from etmf.bootstrap import services
+    from etmf.jobs.models import DONE, FAILED
+
+    app = _in_process_app(c)
+    try:
+        ids = [jobs.submit(app, kind) for _ in range(times)]  # queued; Redis wakes workers
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            states = {jobs.get_job(app, i).status for i in ids}
+            if states <= {DONE, FAILED}:
+                break
+            threading.Event().wait(0.2)
+        assert {jobs.get_job(app, i).status for i in ids} == {DONE}
+    finally:
+        services(app).db.dispose()
+
+
+@pytest.mark.req("SIG-4")
+def test_signing_through_the_proxy_and_one_reminder_per_threshold(cluster, smtp_sink):
+    c = cluster
+    _controller, sink = smtp_sink
+    setup = _setup_study(c)
+    driver = Driver(c, setup)
+    for n in range(3):
+        driver.file_and_approve(1000 + n)
+    assert len(driver.approved) == 3, driver.errors
+    docs = sorted(driver.approved)
+    requests_ = {doc: _request_signature(c, setup, doc) for doc in docs}
+
+    signer = {"Authorization": f"Bearer {setup['investigator']}"}
+    for doc in docs[:2]:  # two are signed through the proxy; the third stays pending
+        r = driver._post(f"/api/v1/signatures/requests/{requests_[doc]}/sign", signer,
+                         json={"password": PASSWORD, "confirm": True})
+        assert r.status_code == 201, r.text
+        assert r.json()["meaning"] == "Investigator attestation"
+        versions = requests.get(f"{c.url}/api/v1/documents/{doc}", headers=signer,
+                                timeout=30, verify=str(c.cert)).json()["versions"]
+        assert len(versions) == 2  # the signed rendition is a new version
+
+    # Two reminder runs at once, on two workers: the pending signer gets one mail.
+    _submit_and_wait(c, "signatures.reminders", times=2)
+    reminders = [m for m in sink.messages if b"Subject: Reminder: signature" in m]
+    titles = [m for m in reminders if f"scaleword{1000:04d}".encode() in m
+              or f"scaleword{1001:04d}".encode() in m or f"scaleword{1002:04d}".encode() in m]
+    pending_word = driver.acknowledged[docs[2]].encode()
+    assert [m for m in titles if pending_word in m] and len(titles) == 1, titles
