@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
@@ -26,38 +27,42 @@ from etmf.tracking.models import EdlEntry, MilestoneDate, PersonDocument, Person
 Key = tuple[str, str, int | None]  # artifact, level, place (country or site id; None: trial)
 
 
-@dataclass
+@dataclass(slots=True)
 class EntryState:
-    entry: EdlEntry
+    """One EDL entry and its figures; the derived fields are set once by :meth:`settle` (plain
+    attributes, not properties: the dashboard sums them over tens of thousands of entries)."""
+
+    entry: Any  # a row of ``edl_entries`` (attributes as the EdlEntry columns)
     filed: int = 0  # documents with a file (any state but withdrawn), placeholders excluded
     approved: int = 0
     in_qc: int = 0
     expires_on: date | None = None  # of the longest-valid approved document, if it expires
     due: date | None = None
     today: date = field(default_factory=date.today)
+    counted: int = 0  # approved, up to the required count
+    complete: bool = False
+    expired: bool = False
+    overdue: bool = False
+    #: What an inspector would say: "missing", "not approved", "expired" — or None.
+    problem: str | None = None
+    missing: int = 0  # required documents with no file at all
+    not_approved: int = 0  # filed, not (yet) approved, up to the required count
 
-    @property
-    def counted(self) -> int:
-        return min(self.approved, self.entry.required_count)
-
-    @property
-    def complete(self) -> bool:
-        return self.approved >= self.entry.required_count
-
-    @property
-    def expired(self) -> bool:
-        return self.complete and self.expires_on is not None and self.expires_on < self.today
-
-    @property
-    def overdue(self) -> bool:
-        return not self.complete and self.due is not None and self.due < self.today
-
-    @property
-    def problem(self) -> str | None:
-        """What an inspector would say: missing, not approved, expired — or None."""
+    def settle(self) -> EntryState:
+        required = self.entry.required_count
+        self.counted = min(self.approved, required)
+        self.complete = self.approved >= required
+        self.expired = self.complete and self.expires_on is not None and \
+            self.expires_on < self.today
+        self.overdue = not self.complete and self.due is not None and self.due < self.today
         if self.complete:
-            return "expired" if self.expired else None
-        return "not approved" if self.filed > self.approved else "missing"
+            self.problem = "expired" if self.expired else None
+        else:
+            self.problem = "not approved" if self.filed > self.approved else "missing"
+        present = min(max(self.filed, self.approved), required)
+        self.missing = required - present
+        self.not_approved = present - self.counted
+        return self
 
 
 def _place(level: str, country_id: int | None, site_id: int | None) -> int | None:
@@ -72,14 +77,15 @@ def entry_states(session: Session, study_id: int, today: date, *, site_id: int |
                  country_id: int | None = None, levels: tuple[str, ...] | None = None
                  ) -> list[EntryState]:
     """Every EDL entry of the study (or of one site / country) with its state on ``today``."""
-    q = select(EdlEntry).where(EdlEntry.study_id == study_id)
+    # Plain rows, not ORM objects: a study of 500 sites has some 60,000 entries.
+    q = select(EdlEntry.__table__).where(EdlEntry.study_id == study_id)
     if site_id is not None:
         q = q.where(EdlEntry.site_id == site_id)
     if country_id is not None:
         q = q.where(EdlEntry.country_id == country_id)
     if levels is not None:
         q = q.where(EdlEntry.level.in_(levels))
-    entries = list(session.scalars(q.order_by(EdlEntry.id)))
+    entries = session.execute(q.order_by(EdlEntry.id)).all()
     if not entries:
         return []
     states = {e.id: EntryState(e, today=today) for e in entries}
@@ -153,7 +159,7 @@ def entry_states(session: Session, study_id: int, today: date, *, site_id: int |
             s.expires_on = None if found == date.max else found
 
     _due_dates(session, study_id, list(states.values()))
-    return list(states.values())
+    return [s.settle() for s in states.values()]
 
 
 def _better(best: dict[Key, date], key: Key, ends: date | None) -> None:
@@ -164,26 +170,29 @@ def _better(best: dict[Key, date], key: Key, ends: date | None) -> None:
 def _due_dates(session: Session, study_id: int, states: list[EntryState]) -> None:
     """Due date of each entry: its milestone's actual (else planned) date at its site, else its
     country, else the study."""
-    rows = session.execute(select(MilestoneDate).where(MilestoneDate.study_id == study_id)
-                           ).scalars().all()
-    if not rows:
-        return
-    dates: dict[tuple[str, str, int | None], date] = {}
-    for r in rows:
-        when = r.actual or r.planned
+    at_site: dict[tuple[str, int], date] = {}
+    at_country: dict[tuple[str, int], date] = {}
+    at_study: dict[str, date] = {}
+    for code, c_id, s_id, planned, actual in session.execute(
+            select(MilestoneDate.code, MilestoneDate.country_id, MilestoneDate.site_id,
+                   MilestoneDate.planned, MilestoneDate.actual)
+            .where(MilestoneDate.study_id == study_id)):
+        when = actual or planned
         if when is None:
             continue
-        scope = ("site", r.site_id) if r.site_id else ("country", r.country_id) \
-            if r.country_id else ("trial", None)
-        dates[(r.code, *scope)] = when  # type: ignore[index]
+        if s_id is not None:
+            at_site[(code, s_id)] = when
+        elif c_id is not None:
+            at_country[(code, c_id)] = when
+        else:
+            at_study[code] = when
+    if not (at_site or at_country or at_study):
+        return
     for s in states:
         e = s.entry
-        if e.milestone is None:
+        code = e.milestone
+        if code is None:
             continue
-        for scope in (("site", e.site_id), ("country", e.country_id), ("trial", None)):
-            if scope[1] is None and scope[0] != "trial":
-                continue
-            found = dates.get((e.milestone, *scope))  # type: ignore[arg-type]
-            if found is not None:
-                s.due = found
-                break
+        s.due = (at_site.get((code, e.site_id)) if e.site_id is not None else None) or \
+            (at_country.get((code, e.country_id)) if e.country_id is not None else None) or \
+            at_study.get(code)

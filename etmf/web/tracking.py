@@ -107,23 +107,25 @@ def dashboard(study_id: int):  # type: ignore[no-untyped-def]
     model = load_reference_model()
     states = _scoped_states(study_id)
     sites, countries = _places(study_id)
-    total = metrics.total(states)
+    site_label = {k: f"Site {v.number}" for k, v in sites.items()}
+    country_label = {k: v.name for k, v in countries.items()}
+    groups = metrics.group_by(states, {
+        "study": lambda s: "study", "zone": lambda s: s.entry.zone,
+        "site": lambda s: s.entry.site_id, "country": lambda s: s.entry.country_id,
+        "milestone": lambda s: s.entry.milestone or ""}, {
+        "study": lambda _k: "Study",
+        "zone": lambda k: f"{k} {model.zone(str(k)).name}",
+        "site": lambda k: site_label.get(k, str(k)),  # type: ignore[call-overload]
+        "country": lambda k: country_label.get(k, str(k)),  # type: ignore[call-overload]
+        "milestone": lambda k: f"{k} {model.milestone(str(k)).name}" if k else "No milestone"})
+    total = groups["study"][0] if groups["study"] else metrics.Completeness("study", "Study")
     entries_url = lambda **kw: url_for("tracking.entries", study_id=study_id, **kw)  # noqa: E731
-    by_zone = sorted(metrics.completeness(states, lambda s: s.entry.zone,
-                                          lambda k: f"{k} {model.zone(str(k)).name}"),
-                     key=lambda g: str(g.key))
-    by_site = sorted(metrics.completeness(
-        [s for s in states if s.entry.site_id is not None], lambda s: s.entry.site_id,
-        lambda k: f"Site {sites[k].number}" if k in sites else str(k)),  # type: ignore[index]
-        key=lambda g: (g.percent, g.label))
-    by_country = sorted(metrics.completeness(
-        [s for s in states if s.entry.country_id is not None], lambda s: s.entry.country_id,
-        lambda k: countries[k].name if k in countries else str(k)),  # type: ignore[index]
-        key=lambda g: g.label)
-    by_milestone = sorted(metrics.completeness(
-        states, lambda s: s.entry.milestone or "", lambda k: (
-            f"{k} {model.milestone(str(k)).name}" if k else "No milestone")),
-        key=lambda g: str(g.key) or "99")
+    by_zone = sorted(groups["zone"], key=lambda g: str(g.key))
+    by_site = sorted((g for g in groups["site"] if g.key is not None),
+                     key=lambda g: (g.percent, g.label))
+    by_country = sorted((g for g in groups["country"] if g.key is not None),
+                        key=lambda g: g.label)
+    by_milestone = sorted(groups["milestone"], key=lambda g: str(g.key) or "99")
     zone_chart = bar_chart("Completeness by zone (percent approved of expected)", [
         Bar(g.label, g.percent, f"{g.percent} % ({g.approved} of {g.expected})",
             entries_url(zone=g.key, problem="open")) for g in by_zone])
@@ -421,7 +423,7 @@ def persons(study_id: int):  # type: ignore[no-untyped-def]
     sites, _countries = _places(study_id)
     links = session.execute(select(Person, PersonSite).join(
         PersonSite, PersonSite.person_id == Person.id).where(PersonSite.site_id.in_(list(sites)))
-        .order_by(Person.name)).all()
+        .order_by(Person.name, Person.id, PersonSite.site_id, PersonSite.role)).all()
     people: dict[int, dict[str, object]] = {}
     for person, link in links:
         p = people.setdefault(person.id, {"person": person, "sites": [], "documents": []})

@@ -81,3 +81,19 @@ def test_site_gaps_name_missing_and_unapproved_start_up_documents_only(tracker, 
     assert tracker.read(site_gaps, w.site_ids["201"], today) == []
     r = tracker.read(readiness, w.study_id, today, site_id=w.site_ids["101"])
     assert (len(r.missing), len(r.not_approved), r.ready) == (2, 1, False)
+
+
+@pytest.mark.req("FR-TRACK-3")
+def test_an_administrator_configures_the_validity_of_an_artifact(tracker, clock):
+    from etmf.errors import Forbidden
+
+    w = tracker.w
+    today = clock.now().date()
+    ranges = tracker.file("08.01.04", site="101", document_date=today - timedelta(days=40))
+    tracker.approve(ranges)
+    assert tracker.read(expiring_documents, w.study_id, today, expired=True) == []
+    with pytest.raises(Forbidden):
+        tracker.run(tracking.set_expiry_rule, "08.01.04", 30)
+    tracker.run(tracking.set_expiry_rule, "08.01.04", 30, by=w.user("admin"))
+    assert [e.days_left for e in tracker.read(expiring_documents, w.study_id, today,
+                                              expired=True)] == [-10]

@@ -46,3 +46,39 @@ def test_milestone_reminder_before_the_planned_date(tracker, svc, clock):
     assert [(r.kind, r.threshold) for r in sent] == [("milestone", 7)]
     assert "Site Live" in svc.mailer.sent[-1].subject
     assert send_reminders(svc) == []
+
+
+@pytest.mark.req("FR-TRACK-5")
+def test_the_daily_scheduled_job_sends_the_reminders(app, tracker, svc, clock):
+    from etmf.jobs import get_job, schedule_due, work_once
+
+    today = clock.now().date()
+    cv = tracker.file("05.02.04", site="101", document_date=today,
+                      expiry_date=today + timedelta(days=5))
+    tracker.approve(cv)
+    started = schedule_due(app)
+    work_once(app)
+    (job_id,) = [j for j in started if get_job(app, j).kind == "tracking.reminders"]
+    assert get_job(app, job_id).status == "done"
+    assert [m.subject for m in svc.mailer.sent if "expires in 5 days" in m.subject]
+
+
+def test_the_reminders_command_has_a_dry_run(tmp_path):
+    import os
+
+    from click.testing import CliRunner
+
+    from etmf.cli import main
+
+    runner = CliRunner()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETMF_")}
+    instance = str(tmp_path / "demo")
+    demo = runner.invoke(main, ["demo", "--instance", instance, "--no-serve"], env=env)
+    assert demo.exit_code == 0, demo.output
+    dry = runner.invoke(main, ["reminders", "run", "--dry-run", "--instance", instance], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "would remind" in dry.output and "(dry run: none sent)" in dry.output
+    real = runner.invoke(main, ["reminders", "run", "--instance", instance], env=env)
+    assert real.exit_code == 0 and "reminder(s) sent." in real.output
+    again = runner.invoke(main, ["reminders", "run", "--instance", instance], env=env)
+    assert again.output.strip().endswith("0 reminder(s) sent.")

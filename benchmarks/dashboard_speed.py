@@ -1,0 +1,179 @@
+"""Completeness dashboard speed at scale, beside the bare SQL aggregate, in one run.
+
+    python benchmarks/dashboard_speed.py [--sites 500] [--countries 40] [--documents 250000]
+                                         [--runs 15] [--database-url URL]
+
+Rows are generated with bulk inserts (Core, no events) into a scratch database: a temporary
+SQLite file, or with a PostgreSQL URL a scratch database next to the one named (dropped
+afterwards). The EDL is the Reference Model's core artifacts at every place (as
+`generate_edl` makes it); documents are spread over those artifacts and places, 70 %
+approved, some in QC, CVs with expiry dates. Prints median and p95 of:
+
+- dashboard: every figure of the dashboard page (EDL states with person documents and
+  expiry, groupings by zone/site/country/milestone, timeliness, quality, QC queue, trend);
+- floor: the bare SQL aggregate (documents grouped by artifact, level, country, site with
+  approved counts), the least any dashboard must do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import case, create_engine, func, insert, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from etmf import migrate  # noqa: E402
+from etmf.documents.models import Document  # noqa: E402
+from etmf.reference_model.model import FilingLevel, load_reference_model  # noqa: E402
+from etmf.studies.models import Country, Site, Study  # noqa: E402
+from etmf.tracking import metrics  # noqa: E402
+from etmf.tracking.expected import entry_states  # noqa: E402
+from etmf.tracking.models import EdlEntry, MilestoneDate  # noqa: E402
+
+NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+TODAY = NOW.date()
+
+
+def populate(engine, sites: int, countries: int, documents: int) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(8)
+    model = load_reference_model()
+    core = model.core_artifacts()
+    by_level = {lvl: [a for a in core if lvl in model.levels_of(a)] for lvl in FilingLevel}
+    with Session(engine) as s:
+        s.execute(insert(Study), [dict(
+            id=1, protocol_number="BENCH-1", title="Benchmark", phase="III", sponsor="B",
+            status="active", tmf_model_version="3.3.1", created_at=NOW, version=1)])
+        s.execute(insert(Country), [dict(id=c, study_id=1, code=f"{chr(65 + c // 26)}{chr(65 + c % 26)}",
+                                         name=f"Country {c}") for c in range(1, countries + 1)])
+        site_country = {i: 1 + (i - 1) % countries for i in range(1, sites + 1)}
+        s.execute(insert(Site), [dict(id=i, study_id=1, country_id=site_country[i],
+                                      number=f"{i:04d}", institution=f"Hospital {i}",
+                                      status="active", version=1) for i in site_country])
+        entries, eid = [], 0
+        places = [("trial", None, None)] + [("country", c, None) for c in range(1, countries + 1)] \
+            + [("site", site_country[i], i) for i in site_country]
+        for level, c, st in places:
+            for a in by_level[FilingLevel(level)]:
+                eid += 1
+                entries.append(dict(id=eid, study_id=1, level=level, country_id=c, site_id=st,
+                                    artifact_id=a.unique_id, zone=a.zone_number,
+                                    required_count=1, milestone=a.site_milestone_code))
+        for i in range(0, len(entries), 10_000):
+            s.execute(insert(EdlEntry), entries[i:i + 10_000])
+        s.execute(insert(MilestoneDate), [dict(id=i, study_id=1, country_id=None, site_id=i,
+                                               code="03", planned=TODAY - timedelta(days=i % 90),
+                                               actual=None) for i in site_country])
+        rows = []
+        for d in range(1, documents + 1):
+            level, c, st = places[rng.randrange(len(places))]
+            a = rng.choice(by_level[FilingLevel(level)])
+            filed = NOW - timedelta(days=rng.randrange(400))
+            r = rng.random()
+            status = "approved" if r < 0.7 else "in_qc" if r < 0.8 else "draft"
+            rows.append(dict(
+                id=d, study_id=1, artifact_id=a.unique_id, artifact_number=a.number,
+                zone=a.zone_number, section=a.section_number, level=level, country_id=c,
+                site_id=st, title=f"Doc {d}", status=status, created_at=filed, version=3,
+                document_date=(filed - timedelta(days=rng.randrange(60))).date(),
+                expiry_date=(filed + timedelta(days=730)).date() if a.unique_id in
+                ("087", "088") else None,
+                approved_at=filed + timedelta(days=rng.randrange(20)) if status == "approved"
+                else None))
+            if len(rows) == 10_000:
+                s.execute(insert(Document), rows)
+                rows = []
+        if rows:
+            s.execute(insert(Document), rows)
+        s.commit()
+
+
+def dashboard(session: Session) -> None:
+    states = entry_states(session, 1, TODAY)
+    metrics.group_by(states, {
+        "study": lambda s: "study", "zone": lambda s: s.entry.zone,
+        "site": lambda s: s.entry.site_id, "country": lambda s: s.entry.country_id,
+        "milestone": lambda s: s.entry.milestone}, dict.fromkeys(
+        ("study", "zone", "site", "country", "milestone"), str))
+    metrics.timeliness(session, 1, 30, 14)
+    metrics.quality(session, 1)
+    metrics.qc_queue(session, 1, NOW)
+    metrics.approvals_by_week(session, 1, TODAY)
+
+
+def floor(session: Session) -> None:
+    session.execute(select(
+        Document.artifact_id, Document.level, Document.country_id, Document.site_id,
+        func.count(), func.sum(case((Document.approved_at.is_not(None), 1), else_=0)))
+        .where(Document.study_id == 1).group_by(
+        Document.artifact_id, Document.level, Document.country_id, Document.site_id)).all()
+
+
+def measure(engine, fn, runs: int) -> list[float]:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(runs):
+        with Session(engine) as s:
+            start = time.perf_counter()
+            fn(s)
+            times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def describe(name: str, times: list[float]) -> str:
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"{name:<10} median {statistics.median(times):8.1f} ms   p95 {p95:8.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=500)
+    parser.add_argument("--countries", type=int, default=40)
+    parser.add_argument("--documents", type=int, default=250_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    scratch = None
+    tmp = tempfile.TemporaryDirectory(prefix="etmf-dash-")
+    if args.database_url:
+        url = make_url(args.database_url)
+        scratch = f"bench_dash_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{scratch}"'))
+        engine = create_engine(url.set(database=scratch))
+    else:
+        engine = create_engine(f"sqlite:///{tmp.name}/bench.db")
+    try:
+        migrate.upgrade(engine)
+        start = time.perf_counter()
+        populate(engine, args.sites, args.countries, args.documents)
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as c:
+                c.execute(text("ANALYZE"))
+                c.commit()
+        print(f"{engine.dialect.name}: {args.sites} sites, {args.countries} countries, "
+              f"{args.documents:,} documents generated in {time.perf_counter() - start:.1f} s")
+        measure(engine, dashboard, 1)  # warm caches (reference model, statement cache)
+        print(describe("dashboard", measure(engine, dashboard, args.runs)))
+        print(describe("floor", measure(engine, floor, args.runs)))
+    finally:
+        engine.dispose()
+        if scratch:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE "{scratch}"'))
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
