@@ -54,6 +54,11 @@ class Waiter:
                 log.warning("Redis unreachable, polling instead: %s", exc)
                 self._pubsub = None
 
+    @property
+    def polling(self) -> bool:
+        """True when no Redis subscription is live (waits are plain timeouts)."""
+        return self._pubsub is None
+
     def wait(self, stop: threading.Event, seconds: float) -> None:
         if self._pubsub is None:
             stop.wait(seconds)
