@@ -1,5 +1,7 @@
-"""The system's own keys, created at `etmf init`: the audit checkpoint key (Ed25519) and the
-signing certificate authority that issues each user's signing certificate (etmf.signing).
+"""The system's own keys, created at `etmf init`: the audit checkpoint key (Ed25519), the
+signing certificate authority that issues each user's signing certificate (etmf.signing), and
+the randomization key (a Fernet key that seals randomization seeds in the audit trail, so that
+reading the trail does not reveal a concealed allocation list).
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from pathlib import Path
 
 from etmf.settings import Settings
 
+#: File name of the randomization key in the keys folder.
+RANDOMIZATION_KEY = "randomization.key"
+
 
 def system_key_paths(settings: Settings) -> list[Path]:
-    paths = [settings.keys_path / "audit-checkpoint.pem"]
+    paths = [settings.keys_path / "audit-checkpoint.pem", settings.keys_path / RANDOMIZATION_KEY]
     if not settings.testing:
         paths += [settings.signing_ca_path / "ca.key.pem", settings.signing_ca_path / "ca.cert.pem"]
     return paths
@@ -33,6 +38,8 @@ def ensure_system_keys(settings: Settings, now: datetime | None = None) -> list[
         save_private_key(generate_signing_key(), checkpoint_key,
                          settings.secret_key.encode("utf-8"))
         created.append(checkpoint_key)
+    if ensure_secret_key_file(settings.keys_path / RANDOMIZATION_KEY):
+        created.append(settings.keys_path / RANDOMIZATION_KEY)
     if not settings.testing:
         from etmf.clock import SystemClock
         from etmf.signing.pki import ensure_ca
@@ -40,3 +47,18 @@ def ensure_system_keys(settings: Settings, now: datetime | None = None) -> list[
         if ensure_ca(settings, now or SystemClock().now()):
             created.append(settings.signing_ca_path / "ca.cert.pem")
     return created
+
+
+def ensure_secret_key_file(path: Path) -> bool:
+    """Create a Fernet key file (readable by the owner only) unless it exists; True if made."""
+    import os
+
+    from cryptography.fernet import Fernet
+
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(Fernet.generate_key())
+    return True

@@ -105,6 +105,9 @@ class Settings:
     #: TMF zone the validation report is filed into: "10" (10.04.03 Validation
     #: Documentation) or "01" (01.01.20 Operational Oversight).
     validation_zone: str = "10"
+    #: TOML file describing the single sign-on identity providers (OpenID Connect); empty
+    #: means ``oidc_providers.toml`` in the instance folder, when it exists.
+    oidc_providers_file: str = ""
     testing: bool = False
 
     # ---- derived values -------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from etmf.db import Base, UTCDateTime
@@ -19,7 +19,9 @@ class RandomizationList(Base):
     strata: Mapped[str] = mapped_column(Text)  # JSON list
     block_size: Mapped[int] = mapped_column(Integer)
     blocks_per_stratum: Mapped[int] = mapped_column(Integer)
-    seed: Mapped[str] = mapped_column(String(100))
+    #: The sealed seed (a Fernet token), or the seed itself for lists made before sealing.
+    seed: Mapped[str] = mapped_column(Text)
+    seed_sealed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by_name: Mapped[str] = mapped_column(String(200))
 

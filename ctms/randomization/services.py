@@ -2,8 +2,9 @@
 
 The list (slot → arm) is visible only with ``Permission.VIEW_RANDOMIZATION_LIST`` (the
 randomization manager role); a coordinator randomizing a subject learns that subject's arm
-only. Note: the seed is part of the generation event so that replaying the log rebuilds the
-list; the audit trail of the study therefore must not be shown to blinded staff.
+only. The seed is in the generation event sealed (encrypted under the instance's
+randomization key, see :mod:`ctms.randomization.concealment`): replaying the log rebuilds the
+list, but reading the audit trail does not reveal it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ctms.randomization import concealment
 from ctms.randomization.blocks import permuted_blocks
 from ctms.randomization.models import RandomizationList, RandomizationSlot
 from ctms.subjects import services as subjects
@@ -45,6 +47,8 @@ def generate_list(uow: UnitOfWork, access: Access, study_id: int, *, arms: list[
     if any(len(a) > 60 for a in arms) or any(len(s) > 100 for s in strata):
         raise ValidationError("Arm names are at most 60 characters, strata at most 100.")
     seed = (seed or "").strip() or secrets.token_hex(16)
+    if len(seed) > 100:
+        raise ValidationError("The seed is at most 100 characters.")
     try:
         slots = permuted_blocks(seed=seed, arms=arms, strata=strata, block_size=block_size,
                                 blocks_per_stratum=blocks_per_stratum)
@@ -55,7 +59,8 @@ def generate_list(uow: UnitOfWork, access: Access, study_id: int, *, arms: list[
     first_slot = slot_ids[0]
     uow.emit("randomization", list_id, "randomization.list_generated",
              {"study_id": study_id, "arms": arms, "strata": strata, "block_size": block_size,
-              "blocks_per_stratum": blocks_per_stratum, "seed": seed,
+              "blocks_per_stratum": blocks_per_stratum,
+              "sealed_seed": concealment.seal(seed),
               "first_slot_id": first_slot, "slots": len(slots)},
              expected_version=0, study_id=study_id)
     return list_id
@@ -98,6 +103,13 @@ def slots(session: Session, access: Access, study_id: int) -> list[Randomization
                                 .where(RandomizationSlot.list_id == rl.id)
                                 .order_by(RandomizationSlot.stratum,
                                           RandomizationSlot.sequence)))
+
+
+def seed_of(session: Session, access: Access, study_id: int) -> str | None:
+    """The list's seed, unsealed, for the randomization role only (to reproduce the list)."""
+    access.require(Permission.VIEW_RANDOMIZATION_LIST, study_id)
+    rl = active_list(session, study_id)
+    return concealment.unseal(rl.seed) if rl and rl.seed_sealed else (rl.seed if rl else None)
 
 
 def allocated_count(session: Session, study_id: int) -> int:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import select
 
+from ctms.randomization import concealment
 from ctms.randomization import services as rnd
 from ctms.sites import services as sites
 from ctms.studyplan import services as plan
@@ -24,6 +25,7 @@ from etmf.studies.models import Site
 
 def extend_demo(app: Flask, ctx: DemoContext) -> None:
     svc = services(app)
+    concealment.remember(svc.settings)
     today = svc.clock.now().date()
     uid, name = ctx.users["study_manager"]
     manager = Access(user_id=uid, name=name, grants=(Grant(ctx.study_id, None, "study_manager"),))

@@ -193,6 +193,7 @@ def randomization(study_id: int):  # type: ignore[no-untyped-def]
                            arms=json.loads(rl.arms) if rl else [],
                            strata=json.loads(rl.strata) if rl else [],
                            slots=rnd.slots(session, current_access(), study_id),
+                           seed=rnd.seed_of(session, current_access(), study_id),
                            numbers=numbers)
 
 

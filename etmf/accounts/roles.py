@@ -30,6 +30,11 @@ class Permission(StrEnum):
     ANSWER_INSPECTION_REQUEST = "inspection.answer_request"
     MANAGE_SUBJECTS = "subjects.manage"
     VIEW_RANDOMIZATION_LIST = "randomization.list"
+    RECORD_MONITORING = "monitoring.record"
+    RECORD_DEVIATIONS = "deviations.record"
+    REPORT_SAFETY = "safety.report"
+    VIEW_RISK = "risk.view"
+    MANAGE_PAYMENTS = "payments.manage"
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,9 @@ ROLES: dict[str, Role] = {
              frozenset({_P.VIEW_STUDY, _P.VIEW_DRAFTS, _P.VIEW_APPROVED, _P.FILE,
                         _P.EDIT_METADATA, _P.APPROVE, _P.REQUEST_SIGNATURES, _P.VIEW_AUDIT,
                         _P.MANAGE_STUDY, _P.SIGN, _P.MANAGE_SUBJECTS, _P.EXPORT_TMF,
-                        _P.IMPORT_TMF, _P.ANSWER_INSPECTION_REQUEST}), signs=True),
+                        _P.MANAGE_PAYMENTS,
+                        _P.IMPORT_TMF, _P.ANSWER_INSPECTION_REQUEST, _P.RECORD_MONITORING,
+                        _P.RECORD_DEVIATIONS, _P.REPORT_SAFETY, _P.VIEW_RISK}), signs=True),
         Role("tmf_specialist", "TMF specialist", "Regulatory affairs: files and classifies.",
              frozenset({_P.VIEW_STUDY, _P.VIEW_DRAFTS, _P.VIEW_APPROVED, _P.FILE,
                         _P.EDIT_METADATA, _P.REQUEST_SIGNATURES,
@@ -65,9 +72,15 @@ ROLES: dict[str, Role] = {
              frozenset({_P.VIEW_STUDY, _P.VIEW_APPROVED, _P.SIGN}), signs=True),
         Role("site_staff", "Site staff", "Files site documents for their site.",
              frozenset({_P.VIEW_STUDY, _P.VIEW_DRAFTS, _P.VIEW_APPROVED, _P.FILE,
-                        _P.MANAGE_SUBJECTS})),
+                        _P.MANAGE_SUBJECTS, _P.RECORD_DEVIATIONS, _P.REPORT_SAFETY})),
         Role("monitor", "Monitor / CRA", "Reads approved documents of assigned sites.",
-             frozenset({_P.VIEW_STUDY, _P.VIEW_APPROVED})),
+             frozenset({_P.VIEW_STUDY, _P.VIEW_APPROVED, _P.RECORD_MONITORING,
+                        _P.RECORD_DEVIATIONS, _P.VIEW_RISK})),
+        Role("cra", "Clinical research associate",
+             "Monitors assigned sites: records visits, files and signs the visit reports.",
+             frozenset({_P.VIEW_STUDY, _P.VIEW_DRAFTS, _P.VIEW_APPROVED, _P.FILE,
+                        _P.REQUEST_SIGNATURES, _P.SIGN, _P.RECORD_MONITORING,
+                        _P.RECORD_DEVIATIONS, _P.VIEW_RISK}), signs=True),
         Role("auditor", "Auditor", "Reads everything of a study, including the audit trail.",
              frozenset({_P.VIEW_STUDY, _P.VIEW_DRAFTS, _P.VIEW_APPROVED, _P.VIEW_AUDIT})),
         Role("randomizer", "Randomization manager",

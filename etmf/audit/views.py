@@ -28,6 +28,12 @@ ACTION_LABELS = {
     "document.version_added": "New version uploaded",
     "document.transitioned": "Status changed",
     "document.metadata_changed": "Metadata changed",
+    "document.imported": "Document imported (EMS)",
+    "exchange.package_imported": "EMS package imported",
+    "inspection.request_raised": "Inspection request raised",
+    "inspection.request_answered": "Inspection request answered",
+    "study.locked": "Study locked (TMF closed)",
+    "study.unlocked": "Study unlocked",
 }
 
 

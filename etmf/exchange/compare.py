@@ -12,7 +12,8 @@ from etmf.studies.models import Country, Site, Study
 
 
 def study_facts(session: Any, protocol_number: str) -> list[tuple[Any, ...]]:
-    """Every document with a file: metadata, state and each version's state and checksum."""
+    """Every document with a file: metadata, state (and when it was approved) and each
+    version's state and checksum."""
     study = session.scalar(select(Study).where(Study.protocol_number == protocol_number))
     if study is None:
         return []
@@ -29,7 +30,7 @@ def study_facts(session: Any, protocol_number: str) -> list[tuple[Any, ...]]:
         facts.append((
             doc.artifact_id, doc.level, countries.get(doc.country_id),
             sites.get(doc.site_id), doc.title, doc.sub_artifact, doc.person, doc.language,
-            doc.document_date, doc.expiry_date, doc.status,
+            doc.document_date, doc.expiry_date, doc.status, doc.approved_at,
             by_id.get(doc.current_version_id),
             tuple((v.number, v.label, v.status, v.sha256, v.size, v.mime, v.filename,
                    by_id.get(v.signed_from_version_id)) for v in versions)))

@@ -283,7 +283,7 @@ def build_object(model: Any, doc: Document, version: DocumentVersion, *, study: 
     _meta(obj, "ETMF_UPLOADED_AT", ems.ems_datetime(version.created_at))
     _meta(obj, "ETMF_UPLOADED_BY", version.created_by_name)
     if doc.approved_at is not None:
-        _meta(obj, "ETMF_APPROVED_AT", ems.ems_datetime(doc.approved_at))
+        _meta(obj, "ETMF_APPROVED_AT", doc.approved_at.isoformat())  # full precision
     if version.signed_from_version_id and version.signed_from_version_id in by_id:
         _meta(obj, "ETMF_SIGNED_FROM_VERSION", by_id[version.signed_from_version_id].number)
     if version.id == doc.current_version_id:

@@ -19,7 +19,7 @@ import urllib.parse
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import IO, Any
 
 from sqlalchemy import select
@@ -35,6 +35,7 @@ from etmf.exchange import ems
 from etmf.exchange.models import ImportedAuditRecord, ImportedObject, ImportedPackage
 from etmf.reference_model.model import UnknownArtifact, load_reference_model
 from etmf.studies.models import Country, Site, Study
+from storage.base import BlobRef
 
 CHUNK = 1024 * 1024
 #: Most entries and largest total inflated size a package may have.
@@ -159,8 +160,11 @@ def _member_name(content_url: str) -> str | None:
     return norm
 
 
-def dry_run(session: Any, package: IO[bytes], study_id: int | None = None) -> DryRunReport:
-    """Check a package without changing anything; ``study_id``: the study to import into."""
+def dry_run(session: Any, package: IO[bytes], study_id: int | None = None, *,
+            progress: Callable[[int, int, str], None] | None = None) -> DryRunReport:
+    """Check a package without changing anything; ``study_id``: the study to import into.
+
+    ``progress(done, total, object id)`` is called as each object's files are checked."""
     report = DryRunReport()
     package.seek(0)
     report.package_sha256 = _sha256_of(package)
@@ -192,15 +196,17 @@ def dry_run(session: Any, package: IO[bytes], study_id: int | None = None) -> Dr
         report.study_id_text = root.get("STUDYID", "")
         report.source_id = root.get("TRANSFERSOURCEID", "")
         report.transfer_id = root.get("TRANSFERID", "")
-        _plan_objects(root, report, archive, names)
+        _plan_objects(root, report, archive, names, progress)
     _check_against_study(session, report, study_id)
     return report
 
 
 def _plan_objects(root: Any, report: DryRunReport, archive: zipfile.ZipFile,
-                  names: dict[str, zipfile.ZipInfo]) -> None:
+                  names: dict[str, zipfile.ZipInfo],
+                  progress: Callable[[int, int, str], None] | None = None) -> None:
     model = load_reference_model()
-    for el in root.findall(ems.Q + "OBJECT"):
+    elements = root.findall(ems.Q + "OBJECT")
+    for i, el in enumerate(elements, 1):
         meta = ems.metadata_of(el)
         unique = ems.text_of(el, "UNIQUEID") or ""
         number = ems.text_of(el, "ARTIFACTNUMBER") or ""
@@ -257,9 +263,12 @@ def _plan_objects(root: Any, report: DryRunReport, archive: zipfile.ZipFile,
                                      f"the file has {check.actual} (damaged or altered)")
             plan.files.append(check)
         report.objects.append(plan)
+        if progress:
+            progress(i, len(elements), plan.object_id)
 
 
 def _check_against_study(session: Any, report: DryRunReport, study_id: int | None) -> None:
+    report.already_imported, report.known_objects = False, []
     study = session.get(Study, study_id) if study_id else None
     codes = set()
     site_numbers = set()
@@ -314,6 +323,17 @@ def _date(text: str | None) -> str | None:
         return d.isoformat() if d else None
 
 
+def _instant(text: str | None) -> str | None:
+    """An ISO 8601 instant as UTC text (for the event), or None if absent or unreadable."""
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
 def _create_missing(uow: UnitOfWork, report: DryRunReport, study_id: int | None) -> int:
     from etmf.studies.services import NewStudy, add_country, add_site, create_study
 
@@ -349,9 +369,14 @@ def _create_missing(uow: UnitOfWork, report: DryRunReport, study_id: int | None)
 
 def import_package(uow: UnitOfWork, access: Access, blobs: Any, package: IO[bytes], *,
                    study_id: int | None, only_good: bool = False, create_missing: bool = False,
-                   progress: Callable[[int, int, str], None] | None = None) -> ImportResult:
+                   progress: Callable[[int, int, str], None] | None = None,
+                   checked: DryRunReport | None = None) -> ImportResult:
     """Import a checked package into a study (or, with ``create_missing``, the study named in
-    the manifest, created with its countries and sites if absent)."""
+    the manifest, created with its countries and sites if absent).
+
+    ``checked``: the dry run of this very package (same SHA-256), done outside the write
+    transaction so that a large import holds the write lock only to record it; what depends
+    on the study (objects imported before, unknown countries and sites) is checked again."""
     if study_id is not None:
         access.require(Permission.IMPORT_TMF, study_id)
     elif not (create_missing and access.is_admin):
@@ -362,7 +387,11 @@ def import_package(uow: UnitOfWork, access: Access, blobs: Any, package: IO[byte
             raise ValidationError("The package cannot be imported: " + report.fatal)
         study_id = _create_missing(uow, report, study_id)
         uow.session.flush()
-    report = dry_run(uow.session, package, study_id)
+    if checked is not None and not create_missing:
+        report = checked
+        _check_against_study(uow.session, report, study_id)
+    else:
+        report = dry_run(uow.session, package, study_id)
     study = uow.session.get(Study, study_id)
     if study is None:
         raise NotFound("There is no such study.")
@@ -414,6 +443,25 @@ def import_package(uow: UnitOfWork, access: Access, blobs: Any, package: IO[byte
     return result
 
 
+def prestore(blobs: Any, package: IO[bytes], report: DryRunReport,
+             progress: Callable[[int, int, str], None] | None = None) -> int:
+    """Copy the good files of a checked package into blob storage before the import's
+    transaction (content-addressed: harmless if the import never happens); returns how many
+    files were copied."""
+    good = [f for o in report.objects for f in o.files if f.ok and f.actual]
+    copied = 0
+    package.seek(0)
+    with zipfile.ZipFile(package) as archive:
+        for i, f in enumerate(good, 1):
+            if not blobs.exists(f.actual):
+                with archive.open(_member_name(f.path)) as stream:  # type: ignore[arg-type]
+                    blobs.put(stream, expected_sha256=f.actual)
+                copied += 1
+            if progress:
+                progress(i, len(good), f.path)
+    return copied
+
+
 def _refusal(plans: list[ObjectPlan], countries: dict[str, int], sites: dict[str, Site],
              bad: bool) -> str | None:
     if bad:
@@ -446,8 +494,12 @@ def _import_document(uow: UnitOfWork, archive: zipfile.ZipFile, blobs: Any, stud
     for n, o in enumerate(plans, 1):
         f = o.files[0]
         member = _member_name(f.path)
-        with archive.open(member) as stream:  # type: ignore[arg-type]
-            ref = blobs.put(stream, expected_sha256=f.actual)
+        info = archive.getinfo(member)  # type: ignore[arg-type]
+        if f.actual and blobs.exists(f.actual):  # stored by prestore() or an earlier import
+            ref = BlobRef(sha256=f.actual, size=info.file_size, version_id=None)
+        else:
+            with archive.open(info) as stream:
+                ref = blobs.put(stream, expected_sha256=f.actual)
         version_id = uow.allocate_id(DocumentVersion)
         status = o.meta.get("ETMF_VERSION_STATUS") or _STATE_TO_STATUS.get(o.state, "approved")
         page_count = o.meta.get("ETMF_PAGE_COUNT")
@@ -502,6 +554,7 @@ def _import_document(uow: UnitOfWork, archive: zipfile.ZipFile, blobs: Any, stud
         "expiry_date": _date(meta.get("ETMF_EXPIRY_DATE")
                              or ems.text_of(last.element, "OBJECTEXPIRYDATE")),
         "status": doc_status, "current_version_id": current_id, "versions": versions,
+        "approved_at": _instant(meta.get("ETMF_APPROVED_AT")),
         "source": {"source_id": source[:200], "object_id": last.object_id[:300],
                    "package_id": package_id, "object_row_id": uow.allocate_id(ImportedObject),
                    "metadata": {k: v for k, v in meta.items() if not k.startswith("ETMF_")}},

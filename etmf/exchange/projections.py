@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ def document_imported(session: Session, event: PendingEvent) -> None:
         language=d.get("language"), document_date=_date(d.get("document_date")),
         expiry_date=_date(d.get("expiry_date")), status=d["status"],
         current_version_id=d["current_version_id"], created_at=event.occurred_at,
+        approved_at=datetime.fromisoformat(d["approved_at"]) if d.get("approved_at") else None,
         created_by_id=event.actor.id, version=event.stream_version))
     session.flush()
     for v in d["versions"]:

@@ -7,6 +7,7 @@ Requests are allowed on a locked (archived) study: they do not change the TMF.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -92,10 +93,15 @@ def open_count(session: Session, study_id: int) -> int:
         InspectionRequest.study_id == study_id, InspectionRequest.status == "open")) or 0)
 
 
-def completeness(session: Session, study_id: int) -> str | None:
-    """HOOK for the tracking area: the study's TMF completeness in words, or None.
+def completeness(session: Session, study_id: int, today: date) -> str | None:
+    """The study's TMF completeness in words (from the tracking area's expected document
+    list), or None when the study has no expected document list yet."""
+    from etmf.tracking.expected import entry_states
+    from etmf.tracking.metrics import total
 
-    Returns None until ``etmf.tracking`` provides a completeness figure; wire it here (one
-    place) and the inspector landing page shows it.
-    """
-    return None
+    states = entry_states(session, study_id, today)
+    if not states:
+        return None
+    c = total(states)
+    return (f"{c.percent}% complete: {c.approved} of {c.expected} expected documents "
+            f"approved, {c.missing} missing, {c.overdue} overdue")

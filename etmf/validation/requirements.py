@@ -235,6 +235,30 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "The inspection-readiness view of a study or site lists missing, expired, pending QC, "
         "unsigned documents and open QC issues; site activation is refused while a start-up "
         "essential document is missing, not approved or expired."),
+    _fr("FR-SSO-1", "Single sign-on", f"{_SPEC}; Part 11 §11.10(d)",
+        "A user signs in through an OpenID Connect provider (discovery, PKCE, state, nonce); "
+        "an account is created just in time or an existing one linked, as configured; each "
+        "SSO sign-in is an audit event naming the provider and subject."),
+    _fr("FR-SSO-2", "Single sign-on", f"{_SPEC}; Part 11 §11.10(g)",
+        "Groups in the provider's claims map to study roles (and sites) as configured."),
+    _fr("FR-SSO-3", "Single sign-on", f"{_SPEC}; Part 11 §11.10(d)",
+        "A person whose e-mail domain is not allowed for the provider gets no account."),
+    _fr("FR-SSO-4", "Single sign-on", f"{_SPEC}; Part 11 §11.10(d)",
+        "An ID token with a wrong signature, issuer, audience or nonce, or an expired one, is "
+        "refused with a clear message and nobody is signed in."),
+    _fr("FR-SSO-5", "Single sign-on", _SPEC,
+        "Local passwords can be disabled for a provider's e-mail domains."),
+    _fr("FR-SSO-6", "Single sign-on", f"{_SPEC}; Part 11 §11.10(d)",
+        "Signing out ends the local session and, where the provider supports RP-initiated "
+        "logout, the provider session."),
+    _fr("FR-SSO-7", "Single sign-on", f"{_SPEC}; Part 11 §11.200(a)",
+        "An SSO user signs only after re-entering their credentials at the provider "
+        "(prompt=login, max_age=0) with a fresh auth_time and the same subject; the signature "
+        "dictionary records the authentication type and the audit event the provider, "
+        "subject and auth_time."),
+    _fr("FR-SSO-8", "Single sign-on", f"{_SPEC}; Part 11 §11.200(a)",
+        "A re-authentication with a stale auth_time (a provider that ignored prompt=login) or "
+        "by another subject is refused with a clear message and nothing is signed."),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from etmf.accounts.roles import Permission
 from etmf.accounts.security import current_access
+from etmf.bootstrap import services
 from etmf.documents.models import Document, DocumentVersion
 from etmf.errors import NotFound, ValidationError
 from etmf.inspection import services as inspection
@@ -47,7 +48,7 @@ def landing(study_id: int):  # type: ignore[no-untyped-def]
     return render_template(
         "inspection/landing.html", study=study, model=load_reference_model(), by_zone=by_zone,
         total=sum(by_zone.values()), open_requests=inspection.open_count(session, study_id),
-        completeness=inspection.completeness(session, study_id))
+        completeness=inspection.completeness(session, study_id, services().clock.now().date()))
 
 
 @bp.get("/studies/<int:study_id>/inspection/requests")

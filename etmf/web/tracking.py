@@ -53,9 +53,13 @@ def _globals() -> dict[str, object]:
 def _scoped_states(study_id: int) -> list[EntryState]:
     """The study's EDL states, limited to the sites a site-limited user may see."""
     states = entry_states(db_session(), study_id, _today())
-    sites = current_access().site_scope(study_id)
+    access = current_access()
+    sites = access.site_scope(study_id)
     if sites is not None:
         states = [s for s in states if s.entry.site_id is None or s.entry.site_id in sites]
+    zones = access.zone_scope(study_id)
+    if zones is not None:  # an inspector limited to some zones of the TMF
+        states = [s for s in states if s.entry.zone in zones]
     return states
 
 

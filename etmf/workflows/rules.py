@@ -29,6 +29,7 @@ ROLE_MEANINGS: dict[str, frozenset[str]] = {
     "study_manager": frozenset({"author", "review", "approval", "acknowledgement"}),
     "qc_reviewer": frozenset({"review", "approval"}),
     "investigator": frozenset({"investigator_attestation", "review", "acknowledgement"}),
+    "cra": frozenset({"author", "review"}),
 }
 
 SIGNABLE_STATES = frozenset({State.IN_QC.value, State.APPROVED.value})

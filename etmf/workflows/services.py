@@ -31,6 +31,7 @@ from etmf.signing import pki
 from etmf.signing import rendition as rendering
 from etmf.signing.manifestation import SignatureManifestation
 from etmf.signing.service import ReauthenticationFailed, require_enrolled, verify_signer
+from etmf.sso.provider import ExternalAuthentication
 from etmf.studies.models import Study
 from etmf.workflows import rules
 from etmf.workflows.models import RequestedSigner, SignatureRequest
@@ -319,9 +320,13 @@ def _check_can_sign_now(session: Session, svc: Services, access: Access,
 
 def sign(svc: Services, access: Access, context: Context, request_id: int, *,
          password: str | None, totp: str | None,
-         link: Callable[[int], str]) -> Signed:
+         link: Callable[[int], str],
+         external: ExternalAuthentication | None = None) -> Signed:
     """The signing ceremony's server side. The signer is ``access`` - the signed-in user -
-    always (SIG-5); the password (and code) given with this request are checked (SIG-4)."""
+    always (SIG-5); the password (and code) given with this request are checked (SIG-4).
+
+    ``external``: a single sign-on user re-authenticated at their identity provider just
+    now (checked by etmf.sso.services.check_reauthentication) instead of a password."""
     actor = access.actor
     with svc.db.read_session() as session:
         request = _load(session, request_id)
@@ -331,12 +336,17 @@ def sign(svc: Services, access: Access, context: Context, request_id: int, *,
         key_id = require_enrolled(session, svc, user, svc.clock.now()).key_id
         study = session.get(Study, doc.study_id)
         assert study is not None
-        try:
-            auth_method = verify_signer(user, password, totp)
-        except ReauthenticationFailed:
-            _record_failed_reauth(svc, actor, context, user.id, request, doc, me.meaning)
-            raise
-        auth_time = svc.clock.now().replace(microsecond=0)
+        if external is not None:
+            auth_method = external.method
+            # Never after the signing time, even with a provider clock slightly ahead.
+            auth_time = min(external.auth_time, svc.clock.now()).replace(microsecond=0)
+        else:
+            try:
+                auth_method = verify_signer(user, password, totp)
+            except ReauthenticationFailed:
+                _record_failed_reauth(svc, actor, context, user.id, request, doc, me.meaning)
+                raise
+            auth_time = svc.clock.now().replace(microsecond=0)
         with svc.blobs.open(version.sha256) as fh:
             original = fh.read()
         base_label = version.label.split("-S")[0][:14]
@@ -381,6 +391,8 @@ def sign(svc: Services, access: Access, context: Context, request_id: int, *,
             "certificate_serial": f"{pki.signer(svc, key_id).serial_number:x}",
             "signed_version_id": version.id, "signed_sha256": version.sha256,
             "result_version_id": version_id, "result_sha256": ref.sha256,
+            **({"identity_provider": external.provider, "subject": external.subject,
+                "provider_auth_time": external.auth_time.isoformat()} if external else {}),
         }, expected_version=request_version, study_id=doc.study_id)
         uow.session.expire(request, ["signers"])
         if request.status == rules.OPEN:

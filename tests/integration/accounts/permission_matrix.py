@@ -194,6 +194,9 @@ EXPECTED: dict[str, Policy] = {
     "signing.recheck": Study(P.VIEW_APPROVED),
     "signing.api_signatures": Study(P.VIEW_APPROVED),
     "api_signing.sign": Study(P.SIGN, {JSON: True, "confirm": True}),
+    "sso.login": Flow("sends the browser to the identity provider (tests/integration/sso)"),
+    "sso.callback": Flow("the identity provider's answer (tests/integration/sso)"),
+    "sso.sign": Study(P.SIGN, {"confirm": "yes"}),
     # -- inspection and exchange ------------------------------------------------------------
     "inspection.landing": Study(P.VIEW_STUDY),
     "inspection.requests": Study(P.VIEW_STUDY),

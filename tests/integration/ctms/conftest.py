@@ -47,7 +47,11 @@ class CtmsWorld:
 
 @pytest.fixture
 def ctms(world, clock) -> CtmsWorld:  # type: ignore[no-untyped-def]
+    from ctms.randomization import concealment
     from ctms.studyplan import services as plan
+    from etmf.bootstrap import services
+
+    concealment.remember(services(world.app).settings)
 
     manager = world.user("study_manager", name="Mara Manager")
     coordinator = world.user("site_staff", site="101", name="Cora Coordinator")

@@ -1,0 +1,1 @@
+"""Deviations: GCP oversight of sites."""

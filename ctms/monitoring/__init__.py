@@ -1,0 +1,1 @@
+"""Monitoring: GCP oversight of sites."""

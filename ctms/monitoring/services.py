@@ -1,0 +1,247 @@
+"""Monitoring visits: plan per site, record what was seen, file the signed report in the TMF.
+
+A visit is planned (type, mode, date, CRA), then recorded once (attendees, subjects and
+documents reviewed, findings with category and severity, action items with owner and due
+date). Its report is a PDF generated from the record, filed at the Monitoring Visit Report
+artifact (05.04.03) of the site, sent to QC and put to a sequential signature request: the
+CRA signs as author, then the study manager as reviewer. The next visit of a site is due
+``interval_weeks`` after its last recorded visit (or after activation, before any visit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ctms.monitoring.models import ActionItem, Finding, MonitoringRule, MonitoringVisit
+from etmf.accounts.access import Access
+from etmf.accounts.models import User
+from etmf.accounts.roles import Permission
+from etmf.audit.store import UnitOfWork
+from etmf.documents import services as docs
+from etmf.documents.lifecycle import Action
+from etmf.errors import Conflict, InvalidTransition, NotFound, ValidationError
+from etmf.mail import Mail
+from etmf.studies.models import Site
+from etmf.workflows import services as workflow
+
+KINDS = {"qualification": "Qualification", "initiation": "Initiation", "routine": "Routine",
+         "close_out": "Close-out"}
+MODES = {"on_site": "On-site", "remote": "Remote", "centralised": "Centralised"}
+SEVERITIES = {"minor": "Minor", "major": "Major", "critical": "Critical"}
+CATEGORIES = {"consent": "Informed consent", "eligibility": "Eligibility",
+              "source_data": "Source data verification", "safety": "Safety reporting",
+              "ip": "Investigational product", "essential_documents": "Essential documents",
+              "other": "Other"}
+#: TMF Reference Model 3.3.1: Monitoring Visit Report (zone 05, 05.04.03).
+REPORT_ARTIFACT = "107"
+
+
+def _text(value: str | None, limit: int, what: str, *, required: bool = False) -> str | None:
+    text = " ".join((value or "").split()) if limit <= 300 else (value or "").strip()
+    if required and not text:
+        raise ValidationError(f"Give the {what}.")
+    if len(text) > limit:
+        raise ValidationError(f"The {what} is longer than {limit} characters.")
+    return text or None
+
+
+def set_rule(uow: UnitOfWork, access: Access, study_id: int, interval_weeks: int) -> None:
+    """Each site of the study is due a visit every ``interval_weeks`` weeks."""
+    access.require(Permission.MANAGE_STUDY, study_id)
+    if not 1 <= interval_weeks <= 104:
+        raise ValidationError("The visit interval must be 1 to 104 weeks.")
+    uow.emit("monitoring_rule", study_id, "monitoring.rule_set",
+             {"study_id": study_id, "interval_weeks": interval_weeks}, study_id=study_id)
+
+
+def rule_of(session: Session, study_id: int) -> MonitoringRule | None:
+    return session.get(MonitoringRule, study_id)
+
+
+def plan_visit(uow: UnitOfWork, access: Access, *, site_id: int, kind: str, mode: str,
+               planned_on: date, cra_user_id: int) -> int:
+    site = uow.session.get(Site, site_id)
+    if site is None:
+        raise NotFound("There is no such site.")
+    access.require(Permission.RECORD_MONITORING, site.study_id, site.id)
+    if kind not in KINDS:
+        raise ValidationError(f"Choose the visit type: {', '.join(KINDS.values())}.")
+    if mode not in MODES:
+        raise ValidationError(f"Choose how the visit is made: {', '.join(MODES.values())}.")
+    cra = uow.session.get(User, cra_user_id)
+    if cra is None or not cra.active or not workflow.access_of(uow.session, cra).can(
+            Permission.RECORD_MONITORING, site.study_id, site.id):
+        raise ValidationError("The CRA must be an active monitor of this site.")
+    visit_id = uow.allocate_id(MonitoringVisit)
+    uow.emit("monitoring_visit", visit_id, "monitoring.visit_planned",
+             {"study_id": site.study_id, "site_id": site.id, "kind": kind, "mode": mode,
+              "planned_on": planned_on.isoformat(), "cra_user_id": cra.id,
+              "cra_name": cra.full_name}, expected_version=0, study_id=site.study_id)
+    return visit_id
+
+
+def load_visit(session: Session, access: Access, visit_id: int,
+               permission: Permission = Permission.VIEW_STUDY) -> MonitoringVisit:
+    visit = session.get(MonitoringVisit, visit_id)
+    if visit is None or visit.study_id not in access.study_ids():
+        raise NotFound("There is no such monitoring visit.")
+    scope = access.site_scope(visit.study_id)
+    if scope is not None and visit.site_id not in scope:
+        raise NotFound("There is no such monitoring visit.")
+    access.require(permission, visit.study_id, visit.site_id)
+    return visit
+
+
+@dataclass(frozen=True)
+class NewFinding:
+    category: str
+    severity: str
+    description: str
+
+
+@dataclass(frozen=True)
+class NewActionItem:
+    description: str
+    owner: str
+    due_on: date
+
+
+@dataclass(frozen=True)
+class VisitRecord:
+    visited_on: date
+    attendees: str
+    subjects_reviewed: str = ""
+    documents_reviewed: str = ""
+    summary: str = ""
+    findings: tuple[NewFinding, ...] = field(default_factory=tuple)
+    action_items: tuple[NewActionItem, ...] = field(default_factory=tuple)
+
+
+def record_visit(uow: UnitOfWork, access: Access, visit_id: int, rec: VisitRecord) -> None:
+    """Record what happened at a planned visit (once; the report is generated from it)."""
+    visit = load_visit(uow.session, access, visit_id, Permission.RECORD_MONITORING)
+    if visit.status != "planned":
+        raise InvalidTransition("This visit is already recorded.")
+    if rec.visited_on > uow.now.date():
+        raise ValidationError(f"The visit date {rec.visited_on.isoformat()} is in the future.")
+    findings = []
+    for n, f in enumerate(rec.findings, start=1):
+        if f.category not in CATEGORIES or f.severity not in SEVERITIES:
+            raise ValidationError(f"Finding {n} needs a category and a severity.")
+        findings.append({"id": uow.allocate_id(Finding), "category": f.category,
+                         "severity": f.severity,
+                         "description": _text(f.description, 4000, f"finding {n}",
+                                              required=True)})
+    items = []
+    for n, a in enumerate(rec.action_items, start=1):
+        if a.due_on < rec.visited_on:
+            raise ValidationError(f"Action item {n} is due before the visit.")
+        items.append({"id": uow.allocate_id(ActionItem),
+                      "description": _text(a.description, 4000, f"action item {n}",
+                                           required=True),
+                      "owner": _text(a.owner, 200, f"owner of action item {n}", required=True),
+                      "due_on": a.due_on.isoformat()})
+    uow.emit("monitoring_visit", visit.id, "monitoring.visit_recorded", {
+        "visited_on": rec.visited_on.isoformat(),
+        "attendees": _text(rec.attendees, 2000, "attendees", required=True),
+        "subjects_reviewed": _text(rec.subjects_reviewed, 2000, "subjects reviewed"),
+        "documents_reviewed": _text(rec.documents_reviewed, 2000, "documents reviewed"),
+        "summary": _text(rec.summary, 8000, "summary"),
+        "findings": findings, "action_items": items,
+    }, expected_version=visit.version, study_id=visit.study_id)
+
+
+def close_action_item(uow: UnitOfWork, access: Access, item_id: int, *,
+                      closed_on: date | None = None) -> None:
+    item = uow.session.get(ActionItem, item_id)
+    if item is None:
+        raise NotFound("There is no such action item.")
+    visit = load_visit(uow.session, access, item.visit_id, Permission.RECORD_MONITORING)
+    if item.status == "closed":
+        raise Conflict("This action item is already closed.")
+    uow.emit("monitoring_visit", visit.id, "monitoring.action_item_closed",
+             {"item_id": item.id, "closed_on": (closed_on or uow.now.date()).isoformat()},
+             expected_version=visit.version, study_id=visit.study_id)
+
+
+def findings_of(session: Session, visit_id: int) -> list[Finding]:
+    return list(session.scalars(select(Finding).where(Finding.visit_id == visit_id)
+                                .order_by(Finding.id)))
+
+
+def action_items_of(session: Session, visit_id: int) -> list[ActionItem]:
+    return list(session.scalars(select(ActionItem).where(ActionItem.visit_id == visit_id)
+                                .order_by(ActionItem.id)))
+
+
+def report_pdf(session: Session, visit: MonitoringVisit, generated_by: str) -> bytes:
+    """The monitoring visit report, rendered from the recorded visit."""
+    from ctms.monitoring.report import render
+
+    site = session.get(Site, visit.site_id)
+    assert site is not None
+    return render(visit, site, findings_of(session, visit.id),
+                  action_items_of(session, visit.id), generated_by)
+
+
+def file_report(uow: UnitOfWork, access: Access, visit_id: int, *, file: docs.StoredFile,
+                manager_user_id: int, link: Callable[[int], str],
+                notify: Callable[[Mail], None]) -> int:
+    """File the generated report at the site's Monitoring Visit Report artifact, send it to
+    QC and ask the CRA (author) then the manager (review) to sign it; returns the document."""
+    visit = load_visit(uow.session, access, visit_id, Permission.RECORD_MONITORING)
+    if visit.status != "recorded":
+        raise InvalidTransition("Record the visit before generating its report"
+                                if visit.status == "planned"
+                                else "The report of this visit is already filed.")
+    if access.user_id != visit.cra_user_id:
+        raise InvalidTransition(f"The report is generated and signed by the visit's CRA, "
+                                f"{visit.cra_name}.")
+    assert visit.visited_on is not None
+    site = uow.session.get(Site, visit.site_id)
+    assert site is not None
+    doc_id = docs.file_document(uow, access, docs.FileDocument(
+        study_id=visit.study_id, artifact=REPORT_ARTIFACT, level="site", site_id=site.id,
+        title=f"Monitoring visit report, site {site.number}, {KINDS[visit.kind].lower()} "
+              f"visit {visit.visited_on.isoformat()}",
+        file=file, document_date=visit.visited_on))
+    docs.transition(uow, access, doc_id, Action.SUBMIT_QC, expected_version=1)
+    request_id = workflow.request_signatures(uow, access, workflow.NewSignatureRequest(
+        document_id=doc_id, ordering="sequential",
+        signers=(workflow.SignerSpec(visit.cra_user_id, "author"),
+                 workflow.SignerSpec(manager_user_id, "review"))), link, notify)
+    uow.emit("monitoring_visit", visit.id, "monitoring.report_filed",
+             {"document_id": doc_id, "signature_request_id": request_id},
+             expected_version=visit.version, study_id=visit.study_id)
+    return doc_id
+
+
+def visits(session: Session, study_id: int, site_ids: frozenset[int] | None = None
+           ) -> list[MonitoringVisit]:
+    q = select(MonitoringVisit).where(MonitoringVisit.study_id == study_id)
+    if site_ids is not None:
+        q = q.where(MonitoringVisit.site_id.in_(list(site_ids)))
+    return list(session.scalars(q.order_by(MonitoringVisit.planned_on.desc(),
+                                           MonitoringVisit.id.desc())))
+
+
+def next_visit_due(session: Session, site: Site) -> date | None:
+    """When the site's next visit is due under the study's rule (None: no rule, no start)."""
+    rule = rule_of(session, site.study_id)
+    if rule is None:
+        return None
+    last = session.scalar(select(func.max(MonitoringVisit.visited_on)).where(
+        MonitoringVisit.site_id == site.id, MonitoringVisit.visited_on.is_not(None)))
+    start = last or site.activated_on
+    return start + timedelta(weeks=rule.interval_weeks) if start else None
+
+
+def overdue_action_items(session: Session, site_id: int, today: date) -> list[ActionItem]:
+    return list(session.scalars(select(ActionItem).where(
+        ActionItem.site_id == site_id, ActionItem.status == "open", ActionItem.due_on < today)
+        .order_by(ActionItem.due_on)))

@@ -1,0 +1,1 @@
+"""Site payments: contracts, accruals from completed activities, batches, exports."""

@@ -1,0 +1,1 @@
+"""Risk: GCP oversight of sites."""

@@ -1,0 +1,1 @@
+"""Safety: GCP oversight of sites."""
