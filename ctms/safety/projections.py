@@ -44,3 +44,8 @@ def sae_submitted(session: Session, event: PendingEvent) -> None:
     sae.submitted_on = _d(event.data["submitted_on"])
     sae.report_document_id = event.data["report_document_id"]  # type: ignore[assignment]
     sae.version = event.stream_version
+
+
+@projection("sae.reminder_sent")
+def reminder_sent(session: Session, event: PendingEvent) -> None:
+    """Nothing to project: the event itself is the record that the reminder went out."""

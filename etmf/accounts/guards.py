@@ -39,7 +39,8 @@ log = logging.getLogger("etmf.security")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Endpoints an inspector may POST to: signing out, and raising an inspection request (which
 #: changes no record of the TMF; the service still checks RAISE_INSPECTION_REQUEST).
-READ_ONLY_ALLOWED = frozenset({"security.logout", "inspection.raise_request"})
+READ_ONLY_ALLOWED = frozenset({"security.logout", "inspection.raise_request",
+                               "api_exchange.raise_request"})
 LAST_SEEN = "etmf_last_seen"
 
 

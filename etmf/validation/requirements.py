@@ -235,6 +235,21 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "The inspection-readiness view of a study or site lists missing, expired, pending QC, "
         "unsigned documents and open QC issues; site activation is refused while a start-up "
         "essential document is missing, not approved or expired."),
+    _fr("FR-MON-1", "Monitoring", f"{_SPEC}; ICH E6(R3) 3.11.4",
+        "Monitoring visits are planned per site and recorded with attendees, subjects and "
+        "documents reviewed, findings and action items; the report is generated as a PDF, filed "
+        "at the Monitoring Visit Report artifact and signed by the CRA then the manager."),
+    _fr("FR-MON-2", "Monitoring", f"{_SPEC}; ICH E2A",
+        "Serious adverse events carry their expedited reporting clock (7 days fatal or "
+        "life-threatening unexpected, 15 other serious unexpected, configurable per study), "
+        "due date, state and submission with the filed report; reminders once per threshold."),
+    _fr("FR-MON-3", "Monitoring", f"{_SPEC}; ICH E6(R3) 3.10",
+        "Protocol deviations are logged per site and subject, reviewed and closed (important "
+        "ones with CAPA); the deviation rate per site is computed."),
+    _fr("FR-MON-4", "Monitoring", f"{_SPEC}; ICH E6(R3) 3.10.1",
+        "Key risk indicators per site are computed from the data against per-study "
+        "thresholds and shown as a site × indicator heat map whose cells link to the records; "
+        "a site turning red notifies the study manager once."),
     _fr("FR-SSO-1", "Single sign-on", f"{_SPEC}; Part 11 §11.10(d)",
         "A user signs in through an OpenID Connect provider (discovery, PKCE, state, nonce); "
         "an account is created just in time or an existing one linked, as configured; each "

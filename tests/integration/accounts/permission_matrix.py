@@ -209,6 +209,15 @@ EXPECTED: dict[str, Policy] = {
     "exchange.export": Study(P.EXPORT_TMF),
     "exchange.export_job": Study(P.EXPORT_TMF),
     "exchange.import_package": Study(P.IMPORT_TMF, {"file": UPLOAD, "mode": "dry_run"}),
+    "exchange.import_checked": Study(P.IMPORT_TMF, {"token": "x", "mode": "import"}),
+    "api_exchange.start_export_job": Study(P.EXPORT_TMF, {JSON: True}),
+    "api_exchange.export_job_status": Study(P.EXPORT_TMF),
+    "api_exchange.dry_run_package": Study(P.IMPORT_TMF, {"file": UPLOAD}),
+    "api_exchange.list_requests": Study(P.VIEW_STUDY),
+    "api_exchange.raise_request": Study(P.RAISE_INSPECTION_REQUEST, {
+        JSON: True, "kind": "explanation", "subject": "matrix", "text": "matrix"}),
+    "api_exchange.answer_request": Study(P.ANSWER_INSPECTION_REQUEST, {
+        JSON: True, "expected_version": 1, "answer": "matrix"}),
     # -- CTMS (ctms/web) ---------------------------------------------------------------------
     "ctms.index": SignedIn(),
     "ctms.study": Study(P.VIEW_STUDY),
