@@ -26,7 +26,7 @@ from ctms.subjects.models import Subject, Visit, VisitDefinition
 from etmf.accounts.access import Access
 from etmf.accounts.roles import Permission
 from etmf.audit.store import UnitOfWork
-from etmf.errors import EtmfError
+from etmf.errors import EtmfError, ValidationError
 
 _ARM = re.compile(r"_arm_\d+$", re.IGNORECASE)
 #: Order of status changes around visits: enrollment plans the visits, an end closes them.
@@ -86,12 +86,22 @@ def _visit_codes(uow: UnitOfWork, study_id: int, odm: OdmData) -> dict[str, str]
 
 
 def import_odm(uow: UnitOfWork, access: Access, study_id: int, data: bytes, *,
-               filename: str = "odm.xml", dry_run: bool = True) -> ImportReport:
-    """Dry-run or import an ODM file; the caller commits only when ``report.imported``."""
+               filename: str = "odm.xml", dry_run: bool = True,
+               report_unreadable: bool = False) -> ImportReport:
+    """Dry-run or import an ODM file; the caller commits only when ``report.imported``.
+
+    A file that is not ODM at all raises :class:`ValidationError`, or with
+    ``report_unreadable`` comes back as a report whose one problem says why (the API)."""
     access.require(Permission.MANAGE_SUBJECTS, study_id)
     report = ImportReport(filename=filename[:255], sha256=hashlib.sha256(data).hexdigest(),
                           dry_run=dry_run)
-    odm = read_odm(data)
+    try:
+        odm = read_odm(data)
+    except ValidationError as unreadable:
+        if not report_unreadable:
+            raise
+        report.problems.append(Problem("unreadable", None, unreadable.message))
+        return report
     report.problems += [Problem("entity", None, f"The file declares {e}; it was not resolved "
                                 "(entities are never read or expanded).")
                         for e in odm.entities]
@@ -155,8 +165,8 @@ def _status(uow: UnitOfWork, access: Access, subject: Subject, odm: OdmData,
                 report.unchanged += 1
             continue
         _try(uow, report, subject.number, f"{label} on {on.isoformat()}",
-             lambda u, **kw: subj.change_status(u, access, subject.id, s.status, **kw),
-             effective_on=on, source="edc",
+             lambda u, to, **kw: subj.change_status(u, access, subject.id, to, **kw),
+             s.status, effective_on=on, source="edc",
              reason=(s.reason or "Reported by the EDC") if s.status in (
                  "screen_failed", "discontinued") else None)
 

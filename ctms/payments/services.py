@@ -163,9 +163,8 @@ def create_batch(uow: UnitOfWork, access: Access, study_id: int, *,
                  until: date | None = None) -> int:
     """A draft batch of every site's unbilled accruals up to ``until`` (default today)."""
     access.require(Permission.MANAGE_PAYMENTS, study_id)
-    until = until or uow.now.date()
-    if until > uow.now.date():
-        raise ValidationError("A batch cannot pay activities of future days.")
+    # No activity is dated in the future, so "up to a later day" means "up to today".
+    until = min(until or uow.now.date(), uow.now.date())
     scope = access.site_scope(study_id)
     items: list[dict[str, Any]] = []
     for contract in uow.session.scalars(select(PaymentContract)

@@ -97,5 +97,8 @@ def extend_demo(app: Flask, ctx: DemoContext) -> None:
                     run(manager, subj.complete_visit, v.id, completed_on=max(done, on))
     ctx.progress(f"CTMS: plan, protocol v3.0 and ICF v4.0 in force at {len(ctx.site_ids)} "
                  f"sites, randomization list, {enrolled} subjects enrolled")
+    from ctms.payments.demo_data import pay_first_batch
+
+    pay_first_batch(app, ctx)  # the payments demo set the contracts; now there are accruals
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from ctms.enrollment.chart import enrollment_svg
 from ctms.enrollment.services import study_enrollment
 from ctms.randomization import services as rnd
+from ctms.sites import personnel
 from ctms.sites import services as sites_svc
 from ctms.sites.models import SitePlan
 from ctms.studyplan import services as plan_svc
@@ -134,6 +135,13 @@ def study(study_id: int):  # type: ignore[no-untyped-def]
                                                        Document.status == "approved")
                                 .order_by(Document.title)).all() \
         if access.can(Permission.MANAGE_STUDY, study_id) else []
+    person_numbers = [n for numbers in personnel.KINDS.values() for n in numbers]
+    person_documents = session.scalars(
+        select(Document).where(Document.study_id == study_id,
+                               Document.artifact_number.in_(person_numbers),
+                               Document.status.in_(("draft", "in_qc", "approved")))
+        .order_by(Document.artifact_number, Document.title)).all() \
+        if access.can(Permission.MANAGE_STUDY, study_id) else []
     return render_template(
         "ctms/study.html", study=study, plan=session.get(StudyPlan, study_id), sites=sites,
         versions=plan_svc.versions(session, study_id),
@@ -141,6 +149,10 @@ def study(study_id: int):  # type: ignore[no-untyped-def]
         in_force=in_force, enrollment=enrollment, charts=charts, today=today,
         statuses=sites_svc.STATUS_LABELS, transitions=sites_svc.TRANSITIONS, gaps=gaps,
         schedule=subj.schedule(session, study_id), documents=documents,
+        personnel=personnel.key_personnel(session, site_ids, today),
+        person_kinds=list(personnel.KINDS), person_roles=personnel.ROLES,
+        person_documents=[d for d in person_documents if d.site_id is None
+                          or d.site_id in site_ids],
         targets={p.site_id: p.enrollment_target for p in session.scalars(
             select(SitePlan).where(SitePlan.study_id == study_id))},
         can_manage=access.can(Permission.MANAGE_STUDY, study_id))
@@ -242,6 +254,49 @@ def approve_version(uow, study_id: int) -> str:  # type: ignore[no-untyped-def]
         approval_document_id=_int("approval_document_id", "The approval document"),  # type: ignore[arg-type]
         approved_on=approved_on, activated_on=parse_date(f.get("activated_on"), "Activation date"))
     return "The approval is recorded."
+
+
+@bp.post("/studies/<int:study_id>/approvals/activate")
+@auth_required("session")
+@_form(Permission.MANAGE_STUDY, "ctms.study")
+def activate_version(uow, study_id: int) -> str:  # type: ignore[no-untyped-def]
+    from ctms.studyplan.models import SiteVersionApproval, StudyDocumentVersion
+
+    approval = db_session().get(SiteVersionApproval, _int("approval_id", "The approval"))
+    if approval is None or approval.study_id != study_id:
+        raise NotFound("There is no such approval in this study.")
+    on = parse_date(request.form.get("activated_on"), "Active from")
+    if on is None:
+        raise ValidationError("Give the date from which the version is in use at the site.")
+    plan_svc.activate_version_at_site(uow, current_access(), approval.id, activated_on=on)
+    version = db_session().get(StudyDocumentVersion, approval.version_id)
+    site = _site_of(study_id, approval.site_id)
+    label = f"{plan_svc.KIND_LABELS.get(version.kind, version.kind)} {version.label}" \
+        if version else "The version"
+    return f"{label} is active at site {site.number} from {on.isoformat()}."
+
+
+@bp.post("/studies/<int:study_id>/personnel")
+@auth_required("session")
+@_form(Permission.MANAGE_STUDY, "ctms.study")
+def add_person(uow, study_id: int) -> str:  # type: ignore[no-untyped-def]
+    site = _site_of(study_id, _int("site_id", "The site"))  # type: ignore[arg-type]
+    f = request.form
+    personnel.add_key_person(uow, current_access(), site.id, name=f.get("name", ""),
+                             role=f.get("role", ""), email=f.get("email") or None)
+    return f"{' '.join(f.get('name', '').split())} is key personnel of site {site.number}."
+
+
+@bp.post("/studies/<int:study_id>/personnel/documents")
+@auth_required("session")
+@_form(Permission.MANAGE_STUDY, "ctms.study")
+def link_person_document(uow, study_id: int) -> str:  # type: ignore[no-untyped-def]
+    document = db_session().get(Document, _int("document_id", "The document"))
+    if document is None or document.study_id != study_id:
+        raise NotFound("There is no such document in this study.")
+    personnel.link_document(uow, current_access(), _int("person_id", "The person"),  # type: ignore[arg-type]
+                            document.id)
+    return f"{document.title} is linked to the person."
 
 
 def _site_of(study_id: int, site_id: int) -> Site:

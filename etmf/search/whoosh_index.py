@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,9 @@ class WhooshIndex:
         self._lock_timeout_s = lock_timeout_s
         self._schema = build_schema()
         self.path.mkdir(parents=True, exist_ok=True)
+        # One open searcher per thread, refreshed only when a commit changed the index:
+        # opening one reads every segment's files, often more than the query itself.
+        self._local = threading.local()
         if index.exists_in(str(self.path)):
             self._ix = index.open_dir(str(self.path))
         else:
@@ -199,6 +204,31 @@ class WhooshIndex:
         """The commit generation on disk: +1 per commit (observable proof of batching)."""
         return int(self._ix.latest_generation())
 
+    @contextmanager
+    def _searcher(self) -> Iterator[Any]:
+        """This thread's searcher on the latest committed generation.
+
+        ``Searcher.refresh`` returns the same searcher while nothing was committed, and
+        otherwise a new one that reuses the readers of unchanged segments and closes the
+        rest. A searcher is never shared between threads. After :meth:`clear` (a new index
+        object) the old searcher is closed and a new one opened.
+        """
+        cached = getattr(self._local, "searcher", None)
+        if cached is not None and cached[0] is self._ix:
+            searcher = cached[1].refresh()
+        else:
+            if cached is not None:
+                cached[1].close()
+            searcher = self._ix.searcher()
+        self._local.searcher = (self._ix, searcher)
+        try:
+            yield searcher
+        except BaseException:
+            # Do not keep a searcher that may be half-way through something.
+            self._local.searcher = None
+            searcher.close()
+            raise
+
     def health(self) -> None:
         """Raise :class:`SearchUnavailable` when the index cannot be read or is outdated."""
         self._require_current_schema()
@@ -221,7 +251,7 @@ class WhooshIndex:
             return SearchResults.empty()
         deadline = _Deadline(self._clock, start + query.time_budget_s)
         parsed = parse_query_text(query.text)
-        with self._ix.searcher() as searcher:
+        with self._searcher() as searcher:
             results, timed_out = _run(searcher, query, parsed, deadline)
             hits, snippets_cut = _hits(results, query, parsed, deadline)
             total = len(results)  # exact: both collectors keep the set of matched docs
@@ -476,6 +506,27 @@ _TITLES = highlight.Highlighter(fragmenter=highlight.WholeFragmenter(),
                                 formatter=_EscapingFormatter())
 
 
+#: Highlighting re-analyses the text it is given (up to SNIPPET_SOURCE_CHARS per hit), the
+#: dominant cost of a page of results; a window around the first likely match is enough.
+SNIPPET_WINDOW_CHARS = 1_500
+
+
+def _snippet_window(source: str, parsed: ParsedText) -> str:
+    """The part of ``source`` around the earliest occurrence of a query word's first
+    letters (stems differ from words, so 4 letters stand in for the stem); the whole
+    source when it is short or nothing is found. The caller falls back to the whole
+    source when the window holds no match after all."""
+    if len(source) <= 2 * SNIPPET_WINDOW_CHARS:
+        return source
+    lowered = source.lower()
+    words = [*parsed.words, *parsed.prefixes, *(w for phrase in parsed.phrases for w in phrase)]
+    found = [at for at in (lowered.find(w[:4]) for w in words if w) if at >= 0]
+    if not found:
+        return source
+    start = max(min(found) - SNIPPET_WINDOW_CHARS // 3, 0)
+    return source[start:start + SNIPPET_WINDOW_CHARS]
+
+
 def _hits(results: Any, query: SearchQuery, parsed: ParsedText,
           deadline: _Deadline) -> tuple[list[Hit], bool]:
     """The requested page; snippets are highlighted while time remains, plain after."""
@@ -487,7 +538,10 @@ def _hits(results: Any, query: SearchQuery, parsed: ParsedText,
         source = stored.get("snippet_src", "")
         snippet = title_html = ""
         if not parsed.is_empty and not deadline.passed():
-            snippet = _SNIPPETS.highlight_hit(hit, "body", text=source, top=2)
+            window = _snippet_window(source, parsed)
+            snippet = _SNIPPETS.highlight_hit(hit, "body", text=window, top=2)
+            if window is not source and "<mark>" not in snippet and not deadline.passed():
+                snippet = _SNIPPETS.highlight_hit(hit, "body", text=source, top=2)
             title_html = _TITLES.highlight_hit(hit, "title", text=title, top=1)
         elif not parsed.is_empty:
             cut = True

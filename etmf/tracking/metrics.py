@@ -152,20 +152,23 @@ class Quality:
         return 100 * self.rejections // decided if decided else 0
 
 
-def quality(session: Session, study_id: int, *, site_id: int | None = None) -> Quality:
+def quality(session: Session, study_id: int, *, site_id: int | None = None,
+            approvals: int | None = None) -> Quality:
+    """QC figures; ``approvals`` when already known (the dashboard's cache counts them)."""
     issues = select(QcIssue.version_id, QcIssue.raised_at).where(QcIssue.study_id == study_id)
-    approvals = select(func.count()).select_from(Document).where(
+    approvals_q = select(func.count()).select_from(Document).where(
         Document.study_id == study_id, Document.approved_at.is_not(None))
     open_q = select(func.count()).select_from(QcIssue).where(
         QcIssue.study_id == study_id, QcIssue.answered_at.is_(None))
     if site_id is not None:
         docs = select(Document.id).where(Document.site_id == site_id)
         issues = issues.where(QcIssue.document_id.in_(docs))
-        approvals = approvals.where(Document.site_id == site_id)
+        approvals_q = approvals_q.where(Document.site_id == site_id)
         open_q = open_q.where(QcIssue.document_id.in_(docs))
     rejections = session.scalar(select(func.count()).select_from(
         issues.group_by(QcIssue.version_id, QcIssue.raised_at).subquery())) or 0
-    return Quality(rejections=int(rejections), approvals=int(session.scalar(approvals) or 0),
+    approved = int(session.scalar(approvals_q) or 0) if approvals is None else approvals
+    return Quality(rejections=int(rejections), approvals=approved,
                    open_issues=int(session.scalar(open_q) or 0))
 
 

@@ -36,7 +36,9 @@ class MilestoneDate(Base):
     """Planned and actual date of one Reference Model milestone for a study, country or site."""
 
     __tablename__ = "milestone_dates"
-    __table_args__ = (Index("ix_milestone_dates_study", "study_id"),)
+    __table_args__ = (Index("ix_milestone_dates_study", "study_id"),
+                      Index("ix_milestone_dates_code", "study_id", "code", "site_id",
+                            "country_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"))
@@ -93,3 +95,98 @@ class PersonDocument(Base):
 
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+
+
+# ---- caches of the dashboard (derived from ``documents``; not projected) ------------------------
+
+
+class DocCount(Base):
+    """Documents of one study at one (artifact, level, place), counted as the EDL needs them.
+
+    A cache of ``documents`` for the dashboard (see etmf.tracking.summary): refreshed by
+    artifact from the document events appended since :class:`CacheStamp`, so ``etmf audit
+    verify`` skips it; dropping its rows only makes the next dashboard rebuild them.
+    ``place`` is the site id (site level), the country id (country level) or 0 (trial).
+    """
+
+    __tablename__ = "tracking_doc_counts"
+    __table_args__ = {"info": {"not_projected": True}}
+
+    study_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artifact_id: Mapped[str] = mapped_column(String(10), primary_key=True)
+    level: Mapped[str] = mapped_column(String(10), primary_key=True)
+    place: Mapped[int] = mapped_column(Integer, primary_key=True)
+    filed: Mapped[int] = mapped_column(Integer)  # with a file, not withdrawn
+    approved: Mapped[int] = mapped_column(Integer)  # approved and not withdrawn, or signposts
+    in_qc: Mapped[int] = mapped_column(Integer)
+    approved_ever: Mapped[int] = mapped_column(Integer)  # approved at least once (quality)
+    #: When the longest-valid approved document runs out (own expiry date, else document
+    #: date + the artifact's validity); None: nothing there expires.
+    expires_on: Mapped[date | None] = mapped_column(Date)
+
+
+class DocDays(Base):
+    """How many documents of an artifact have each filing lag, approval lag (days) and
+    approval day (``kind`` "filing", "approval", "approved"; the day as a proleptic ordinal):
+    timeliness and the approvals trend without reading every document. Cache, like
+    :class:`DocCount`."""
+
+    __tablename__ = "tracking_doc_days"
+    __table_args__ = (Index("ix_tracking_doc_days_kind", "study_id", "kind", "value"),
+                      {"info": {"not_projected": True}})
+
+    study_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artifact_id: Mapped[str] = mapped_column(String(10), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class EdlGroup(Base):
+    """The study's expected documents summed by zone, site, country and milestone (with the
+    milestone's due date there): what the dashboard groups further. Cache, like
+    :class:`DocCount`; ``incomplete`` entries are overdue once ``due`` has passed."""
+
+    __tablename__ = "tracking_edl_groups"
+    __table_args__ = {"info": {"not_projected": True}}
+
+    study_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    row: Mapped[int] = mapped_column(Integer, primary_key=True)
+    zone: Mapped[str] = mapped_column(String(2))
+    site_id: Mapped[int | None] = mapped_column(Integer)
+    country_id: Mapped[int | None] = mapped_column(Integer)
+    milestone: Mapped[str | None] = mapped_column(String(2))
+    due: Mapped[date | None] = mapped_column(Date)
+    entries: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[int] = mapped_column(Integer)
+    approved: Mapped[int] = mapped_column(Integer)  # up to the required count
+    missing: Mapped[int] = mapped_column(Integer)
+    not_approved: Mapped[int] = mapped_column(Integer)
+    incomplete: Mapped[int] = mapped_column(Integer)
+
+
+class EdlGroupExpiry(Base):
+    """Complete entries of a group whose documents run out on ``expires_on`` (how many):
+    expired once the day has passed. Cache, like :class:`DocCount`."""
+
+    __tablename__ = "tracking_edl_group_expiry"
+    __table_args__ = {"info": {"not_projected": True}}
+
+    study_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    row: Mapped[int] = mapped_column(Integer, primary_key=True)
+    zone: Mapped[str] = mapped_column(String(2))
+    site_id: Mapped[int | None] = mapped_column(Integer)
+    country_id: Mapped[int | None] = mapped_column(Integer)
+    milestone: Mapped[str | None] = mapped_column(String(2))
+    expires_on: Mapped[date] = mapped_column(Date)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class CacheStamp(Base):
+    """The last audit event folded into a study's dashboard caches."""
+
+    __tablename__ = "tracking_cache_stamps"
+    __table_args__ = {"info": {"not_projected": True}}
+
+    study_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)

@@ -213,6 +213,23 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _fr("FR-CTMS-6", "CTMS", _SPEC,
         "Enrollment per site and study is shown against target with a forecast date of reaching "
         "the target and an uncertainty band."),
+    _fr("FR-CTMS-7", "CTMS", f"{_SPEC}; ICH E6(R3) 4.7",
+        "The randomization seed is sealed (encrypted with the instance's randomization key) in "
+        "the audit trail, so reading the trail does not reveal the list; replaying the log "
+        "still rebuilds it."),
+    _fr("FR-CTMS-8", "CTMS", _SPEC,
+        "Site payments: per-site contracts (rates per subject, visit, procedure, screen "
+        "failure, milestone; holdback; currency); accruals computed from completed activities; "
+        "batches approved by a study manager and exported as CSV and ISO 20022 pain.001; "
+        "discrepancies between paid, accrued and contracted flagged; invoices and receipts "
+        "filed as TMF documents."),
+    _fr("FR-CTMS-9", "CTMS", f"{_SPEC}; CDISC ODM 1.3",
+        "EDC import of CDISC ODM 1.3: a dry run lists the changes (subject status, visit "
+        "completion with dates) and what is unknown or malformed; the import is one "
+        "transaction; importing twice changes nothing; XML entities are never resolved."),
+    _fr("FR-CTMS-10", "CTMS", f"{_SPEC}; ICH E6(R3) 2.3",
+        "Each site's key personnel (persons with a role, linked to their CV, licence and "
+        "training documents) are shown with whether each document is approved and unexpired."),
     _fr("FR-TRACK-1", "Tracking", f"{_SPEC}; EMA TMF guideline §3.4",
         "A study's expected document list is generated from the Reference Model's core "
         "artifacts at trial, country and site level and edited per place (add, remove, required "

@@ -23,12 +23,19 @@ from etmf.documents.upload import receive_file
 from etmf.errors import NotFound, ValidationError
 from etmf.reference_model.model import load_reference_model
 from etmf.studies.models import Country, Site, Study
-from etmf.tracking import metrics
+from etmf.tracking import metrics, summary
 from etmf.tracking import services as tracking
 from etmf.tracking.charts import Bar, bar_chart
 from etmf.tracking.expected import EntryState, entry_states
 from etmf.tracking.expiry import WINDOWS, expiring_documents
-from etmf.tracking.models import EdlEntry, MilestoneDate, Person, PersonDocument, PersonSite
+from etmf.tracking.models import (
+    EdlEntry,
+    MilestoneDate,
+    Person,
+    PersonDocument,
+    PersonSite,
+    TrackingTargets,
+)
 from etmf.tracking.readiness import readiness as readiness_of
 from etmf.web import command, db_session
 from etmf.web.studies import load_study
@@ -103,25 +110,37 @@ def _csv(filename: str, header: list[str], rows: Iterable[list[object]]) -> Resp
 # ---- dashboard -------------------------------------------------------------------------------
 
 
-@bp.get("/studies/<int:study_id>")
-@auth_required("session")
-def dashboard(study_id: int):  # type: ignore[no-untyped-def]
-    study = load_study(study_id)
+def figures_of(study_id: int) -> tuple[summary.Figures, TrackingTargets]:
+    """The dashboard's figures for the signed-in user (limited to their sites and zones),
+    refreshing the study's caches first if anything changed since they were computed."""
     session = db_session()
     model = load_reference_model()
-    states = _scoped_states(study_id)
+    if not summary.is_fresh(session, study_id):
+        summary.refresh(services().db.write_session, study_id)
+        session.commit()  # end the read snapshot: the next statement sees the fresh caches
+    access = current_access()
     sites, countries = _places(study_id)
     site_label = {k: f"Site {v.number}" for k, v in sites.items()}
     country_label = {k: v.name for k, v in countries.items()}
-    groups = metrics.group_by(states, {
-        "study": lambda s: "study", "zone": lambda s: s.entry.zone,
-        "site": lambda s: s.entry.site_id, "country": lambda s: s.entry.country_id,
-        "milestone": lambda s: s.entry.milestone or ""}, {
+    targets = tracking.targets_of(session, study_id)
+    found = summary.figures(session, study_id, services().clock.now(), {
         "study": lambda _k: "Study",
         "zone": lambda k: f"{k} {model.zone(str(k)).name}",
         "site": lambda k: site_label.get(k, str(k)),  # type: ignore[call-overload]
         "country": lambda k: country_label.get(k, str(k)),  # type: ignore[call-overload]
-        "milestone": lambda k: f"{k} {model.milestone(str(k)).name}" if k else "No milestone"})
+        "milestone": lambda k: f"{k} {model.milestone(str(k)).name}" if k else "No milestone"},
+        filing_target=targets.filing_days, approval_target=targets.approval_days,
+        site_ids=access.site_scope(study_id), zones=access.zone_scope(study_id))
+    return found, targets
+
+
+
+@bp.get("/studies/<int:study_id>")
+@auth_required("session")
+def dashboard(study_id: int):  # type: ignore[no-untyped-def]
+    study = load_study(study_id)
+    found, targets = figures_of(study_id)
+    groups = found.groups
     total = groups["study"][0] if groups["study"] else metrics.Completeness("study", "Study")
     entries_url = lambda **kw: url_for("tracking.entries", study_id=study_id, **kw)  # noqa: E731
     by_zone = sorted(groups["zone"], key=lambda g: str(g.key))
@@ -136,16 +155,12 @@ def dashboard(study_id: int):  # type: ignore[no-untyped-def]
     site_chart = bar_chart("Completeness by site, lowest first", [
         Bar(g.label, g.percent, f"{g.percent} % · {g.missing} missing",
             entries_url(site=g.key, problem="open")) for g in by_site])
-    targets = tracking.targets_of(session, study_id)
-    timeliness = metrics.timeliness(session, study_id, targets.filing_days,
-                                    targets.approval_days)
-    quality = metrics.quality(session, study_id)
-    queue = metrics.qc_queue(session, study_id, services().clock.now())
+    timeliness, quality, queue = found.timeliness, found.quality, found.queue
     ageing = metrics.ageing(queue)
     ageing_chart = bar_chart("QC queue by days waiting", [
         Bar(label, n, f"{n} document{'s' if n != 1 else ''}") for label, n in ageing],
         maximum=max([n for _l, n in ageing] + [1]))
-    trend = metrics.approvals_by_week(session, study_id, _today())
+    trend = found.trend
     trend_chart = bar_chart("Documents approved per week (last 12 weeks)", [
         Bar(f"Week of {d.isoformat()}", n, str(n)) for d, n in trend],
         maximum=max([n for _d, n in trend] + [1]))
@@ -154,7 +169,7 @@ def dashboard(study_id: int):  # type: ignore[no-untyped-def]
         by_country=by_country, by_milestone=by_milestone, zone_chart=zone_chart,
         site_chart=site_chart, ageing_chart=ageing_chart, trend_chart=trend_chart,
         timeliness=timeliness, quality=quality, queue=queue, targets=targets,
-        has_edl=bool(states), windows=WINDOWS)
+        has_edl=found.has_edl, windows=WINDOWS)
 
 
 # ---- drill-down: expected documents ----------------------------------------------------------

@@ -53,6 +53,7 @@ ARGS = {
     "request_id": (999_999, False),
     "cert_id": (999_999, False),
     "job_id": ("0" * 32, False),
+    "visit_id": (999_999, False),
     "name": ("x", False),  # an identity provider (sso.*)
 }
 

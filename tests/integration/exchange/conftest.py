@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import FROZEN_AT, _admin_engine, _worker, postgres_url
+from tests.integration.accounts.conftest import make_inspector  # noqa: F401
 
 
 @pytest.fixture

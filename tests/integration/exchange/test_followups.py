@@ -144,13 +144,13 @@ def test_packages_above_the_threshold_go_to_the_background_by_themselves(
     assert response.status_code == 302 and "/jobs/" in response.headers["Location"]
 
 
-def test_the_study_page_links_to_inspection_and_exchange(world, manager, login,
+def test_the_study_page_links_to_inspection_and_exchange(world, manager, login, app,
                                                          make_inspector):
     html = login(manager).get(f"/studies/{world.study_id}").get_data(as_text=True)
     assert f"/studies/{world.study_id}/inspection" in html
     assert f"/studies/{world.study_id}/exchange" in html
     inspector, _grant = make_inspector()
-    client = login(inspector)
+    client = _signed_in(app, inspector)
     home = client.get("/").get_data(as_text=True)
     assert f'href="/studies/{world.study_id}/inspection"' in home
     study = client.get(f"/studies/{world.study_id}").get_data(as_text=True)
@@ -169,7 +169,8 @@ def _bearer(client) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.req("FR-EXCH-1")
 def test_api_starts_an_export_job_and_dry_runs_a_package(world, manager, login, app):
-    auth = _bearer(login(manager))
+    session = login(manager)
+    auth = _bearer(session)
     api = app.test_client()
     started = api.post(f"/api/v1/studies/{world.study_id}/exchange/export-jobs",
                        json={"zones": ["02"]}, headers=auth)
@@ -180,7 +181,7 @@ def test_api_starts_an_export_job_and_dry_runs_a_package(world, manager, login, 
     assert status.status_code == 200 and status.json["download_url"]
     assert api.post(f"/api/v1/studies/{world.study_id}/exchange/export-jobs",
                     json={"zones": "02"}, headers=auth).status_code == 400
-    data = login(manager).get(f"/jobs/{body['id']}/download").get_data()
+    data = session.get(f"/jobs/{body['id']}/download").get_data()
     report = api.post(f"/api/v1/studies/{world.study_id}/exchange/dry-run", headers=auth,
                       data={"file": (io.BytesIO(data), "p.zip")},
                       content_type="multipart/form-data")
@@ -191,6 +192,10 @@ def test_api_starts_an_export_job_and_dry_runs_a_package(world, manager, login, 
                       data={"file": (io.BytesIO(b"not a zip"), "p.zip")},
                       content_type="multipart/form-data")
     assert broken.json["ok"] is False and "not a readable zip" in broken.json["fatal"]
+    anonymous = api.post(f"/api/v1/studies/{world.study_id}/exchange/dry-run",
+                         data={"file": (io.BytesIO(data), "p.zip")},
+                         content_type="multipart/form-data")
+    assert anonymous.status_code == 401  # not the CSRF check's 400
     spec = api.get("/api/v1/openapi.json").json["paths"]
     assert "post" in spec["/studies/{study_id}/exchange/export-jobs"]
     assert "post" in spec["/studies/{study_id}/exchange/dry-run"]

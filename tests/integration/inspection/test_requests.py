@@ -65,3 +65,25 @@ def test_a_monitor_cannot_raise_an_inspection_request(app, world, login):
     response = client.post(f"/studies/{world.study_id}/inspection/requests", data={
         "csrf_token": csrf_from(html), "kind": "document", "subject": "x", "text": "y"})
     assert response.status_code == 403
+
+
+def test_the_landing_page_shows_the_completeness_of_the_expected_documents(
+        app, world, doc, make_inspector, login):
+    from etmf.tracking.expected import entry_states
+    from etmf.tracking.metrics import total
+    from etmf.tracking.services import generate_edl
+
+    manager = world.user("study_manager", name="Mia Manager")
+    with app.app_context(), world.uow(manager.name, manager.id) as uow:
+        generate_edl(uow, world.access(manager), world.study_id)
+        uow.commit()
+    from etmf.bootstrap import services
+
+    svc = services(app)
+    with svc.db.read_session() as s:
+        expected = total(entry_states(s, world.study_id, svc.clock.now().date()))
+    inspector, _grant = make_inspector()
+    html = login(inspector).get(f"/studies/{world.study_id}/inspection").get_data(as_text=True)
+    assert (f"{expected.percent}% complete: {expected.approved} of {expected.expected} "
+            "expected documents approved") in html
+    assert "Not computed for this study yet" not in html

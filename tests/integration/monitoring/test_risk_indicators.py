@@ -4,7 +4,7 @@ and the figures match the ones computed here by hand."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest

@@ -1,0 +1,93 @@
+"""tracking: dashboard caches (document counts and day histograms) and a milestone index
+
+Revision ID: 0016
+Revises: 0008
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0016"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def _pk(table: str, *columns: str) -> sa.PrimaryKeyConstraint:
+    return sa.PrimaryKeyConstraint(*columns, name=op.f(f"pk_{table}"))
+
+
+def upgrade() -> None:
+    t = "tracking_doc_counts"
+    op.create_table(
+        t,
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("artifact_id", sa.String(10), nullable=False),
+        sa.Column("level", sa.String(10), nullable=False),
+        sa.Column("place", sa.Integer(), nullable=False),
+        sa.Column("filed", sa.Integer(), nullable=False),
+        sa.Column("approved", sa.Integer(), nullable=False),
+        sa.Column("in_qc", sa.Integer(), nullable=False),
+        sa.Column("approved_ever", sa.Integer(), nullable=False),
+        sa.Column("expires_on", sa.Date(), nullable=True),
+        _pk(t, "study_id", "artifact_id", "level", "place"),
+    )
+    t = "tracking_doc_days"
+    op.create_table(
+        t,
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("artifact_id", sa.String(10), nullable=False),
+        sa.Column("kind", sa.String(10), nullable=False),
+        sa.Column("value", sa.Integer(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        _pk(t, "study_id", "artifact_id", "kind", "value"),
+    )
+    op.create_index("ix_tracking_doc_days_kind", t, ["study_id", "kind", "value"])
+    def place() -> list[sa.Column]:  # type: ignore[type-arg]
+        return [sa.Column("zone", sa.String(2), nullable=False),
+                sa.Column("site_id", sa.Integer(), nullable=True),
+                sa.Column("country_id", sa.Integer(), nullable=True),
+                sa.Column("milestone", sa.String(2), nullable=True)]
+
+    t = "tracking_edl_groups"
+    op.create_table(
+        t,
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("row", sa.Integer(), nullable=False),
+        *place(),
+        sa.Column("due", sa.Date(), nullable=True),
+        *(sa.Column(n, sa.Integer(), nullable=False) for n in (
+            "entries", "expected", "approved", "missing", "not_approved", "incomplete")),
+        _pk(t, "study_id", "row"),
+    )
+    t = "tracking_edl_group_expiry"
+    op.create_table(
+        t,
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("row", sa.Integer(), nullable=False),
+        *place(),
+        sa.Column("expires_on", sa.Date(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        _pk(t, "study_id", "row"),
+    )
+    t = "tracking_cache_stamps"
+    op.create_table(
+        t,
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        _pk(t, "study_id"),
+    )
+    op.create_index("ix_milestone_dates_code", "milestone_dates",
+                    ["study_id", "code", "site_id", "country_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_milestone_dates_code", table_name="milestone_dates")
+    op.drop_table("tracking_cache_stamps")
+    op.drop_table("tracking_edl_group_expiry")
+    op.drop_table("tracking_edl_groups")
+    op.drop_index("ix_tracking_doc_days_kind", table_name="tracking_doc_days")
+    op.drop_table("tracking_doc_days")
+    op.drop_table("tracking_doc_counts")

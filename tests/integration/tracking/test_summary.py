@@ -1,0 +1,139 @@
+"""The dashboard's SQL summary and its caches give exactly the figures of the entry-by-entry
+computation (``entry_states`` summed by ``metrics.group_by``), whatever the data: people's
+documents counted at several sites, expiry by own date and by validity, milestone dates at
+site, country and study, scopes; and the caches follow every new document event."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from etmf.tracking import metrics, summary
+from etmf.tracking import services as tracking
+from etmf.tracking.expected import entry_states
+from etmf.tracking.models import CacheStamp, DocCount
+from etmf.tracking.services import Scope
+
+from .test_edl_and_metrics import _fixture_study
+
+KEYS = {"study": lambda s: "study", "zone": lambda s: s.entry.zone,
+        "site": lambda s: s.entry.site_id, "country": lambda s: s.entry.country_id,
+        "milestone": lambda s: s.entry.milestone or ""}
+LABELS = dict.fromkeys(KEYS, str)
+
+
+def _figures(groups):  # type: ignore[no-untyped-def]
+    return {name: sorted((str(g.key), g.expected, g.approved, g.missing, g.not_approved,
+                          g.overdue, g.expired, g.entries) for g in found)
+            for name, found in groups.items()}
+
+
+def _same(tracker, svc, day, **scope):  # type: ignore[no-untyped-def]
+    w = tracker.w
+    summary.refresh(svc.db.write_session, w.study_id)
+
+    def by_entries(s):  # type: ignore[no-untyped-def]
+        states = entry_states(s, w.study_id, day)
+        if scope.get("site_ids") is not None:
+            states = [x for x in states if x.entry.site_id is None
+                      or x.entry.site_id in scope["site_ids"]]
+        if scope.get("zones") is not None:
+            states = [x for x in states if x.entry.zone in scope["zones"]]
+        return metrics.group_by(states, KEYS, LABELS)
+
+    expected = _figures(tracker.read(by_entries))
+    got = _figures(tracker.read(summary.summary, w.study_id, day, LABELS, **scope))
+    assert got == expected
+    return got
+
+
+def _rich_study(tracker, clock):  # type: ignore[no-untyped-def]
+    w = _fixture_study(tracker, clock)
+    today = clock.now().date()
+    tracker.run(tracking.generate_edl, w.study_id)  # every other place: core artifacts
+    tracker.run(tracking.set_milestone_dates, w.study_id, Scope("trial"), "03",
+                planned=today - timedelta(days=5), actual=None)
+    tracker.run(tracking.set_milestone_dates, w.study_id,
+                Scope("country", country_id=w.country_ids["FR"]), "03",
+                planned=today + timedelta(days=40), actual=None)
+    ada = tracker.run(tracking.create_person, name="Dr Ada", site_id=w.site_ids["101"],
+                      role="Sub-Investigator")
+    tracker.run(tracking.link_person_to_site, ada, w.site_ids["201"], "Sub-Investigator")
+    cv = tracker.file("05.02.05", site="101", document_date=today - timedelta(days=700),
+                      person="Dr Ada")  # 730-day validity: expires in 30 days
+    tracker.approve(cv)
+    tracker.run(tracking.link_person_document, ada, cv)
+    licence = tracker.file("05.02.04", site="102", expiry_date=today + timedelta(days=10))
+    tracker.approve(licence)
+    undated = tracker.file("05.02.04", site="201")  # validity, no date: never expires
+    tracker.approve(undated)
+    return w
+
+
+@pytest.mark.req("FR-TRACK-2")
+def test_sql_summary_equals_the_entry_by_entry_figures(tracker, clock, svc):
+    w = _rich_study(tracker, clock)
+    today = clock.now().date()
+    expired = [_same(tracker, svc, day)["study"][0][6] for day in (
+        today, today + timedelta(days=20), today + timedelta(days=60),
+        today + timedelta(days=3000))]
+    assert expired[0] < expired[1] < expired[2]  # the licence, then Ada's CV at two sites
+    _same(tracker, svc, today + timedelta(days=60), site_ids={w.site_ids["201"]})
+    _same(tracker, svc, today, zones={"05"}, site_ids=set())
+    found = _same(tracker, svc, today)
+    assert found["study"][0][1] > 6 and found["study"][0][5] > 2  # generated EDL, overdue
+
+
+def test_caches_follow_new_documents_and_rebuild_when_dropped(tracker, clock, svc):
+    w = _rich_study(tracker, clock)
+    today = clock.now().date()
+    _same(tracker, svc, today)
+    assert tracker.read(summary.is_fresh, w.study_id)
+    doc = tracker.file("05.02.08", site="102", document_date=today)
+    assert not tracker.read(summary.is_fresh, w.study_id)
+    _same(tracker, svc, today)
+    tracker.approve(doc)
+    clock.advance(timedelta(days=8))
+    _same(tracker, svc, clock.now().date())
+    trial = tracker.file("02.01.02", document_date=today)  # a second protocol: trial level
+    tracker.approve(trial)
+    _same(tracker, svc, clock.now().date())
+    tracker.run(tracking.set_milestone_dates, w.study_id, Scope("site", site_id=w.site_ids["102"]),
+                "03", planned=today - timedelta(days=1), actual=None)
+    _same(tracker, svc, clock.now().date())
+    entry = tracker.read(entry_states, w.study_id, today, site_id=w.site_ids["102"])[0]
+    tracker.run(tracking.change_entry, entry.entry.id, required_count=2)
+    _same(tracker, svc, clock.now().date())
+    bo = tracker.run(tracking.create_person, name="Dr Bo", site_id=w.site_ids["102"],
+                     role="PI")
+    tracker.run(tracking.link_person_to_site, bo, w.site_ids["201"], "PI")
+    tracker.run(tracking.link_person_document, bo, doc)
+    _same(tracker, svc, clock.now().date())
+    t = tracker.read(summary.timeliness, w.study_id, 10, 2)
+    assert t == tracker.read(metrics.timeliness, w.study_id, 10, 2)
+    assert tracker.read(summary.approvals_by_week, w.study_id, clock.now().date()) == \
+        tracker.read(metrics.approvals_by_week, w.study_id, clock.now().date())
+    assert tracker.read(summary.approvals, w.study_id) == \
+        tracker.read(metrics.quality, w.study_id).approvals
+    with svc.db.write_session() as s:  # lost caches are rebuilt, not wrong
+        s.query(DocCount).delete()
+        s.query(CacheStamp).delete()
+        s.commit()
+    _same(tracker, svc, clock.now().date())
+
+
+def test_dashboard_figures_match_the_hand_computed_study(tracker, clock):
+    w = _fixture_study(tracker, clock)
+    from etmf.bootstrap import services
+
+    svc = services(w.app)
+    summary.refresh(svc.db.write_session, w.study_id)
+    f = tracker.read(summary.figures, w.study_id, clock.now(), LABELS, filing_target=10,
+                     approval_target=2)
+    total = f.groups["study"][0]
+    assert (total.expected, total.approved, total.percent, total.overdue) == (6, 3, 50, 2)
+    assert (f.timeliness.filed, f.timeliness.filed_on_time, f.timeliness.mean_filing_days) \
+        == (5, 4, 13)
+    assert (f.quality.rejections, f.quality.approvals, f.quality.open_issues) == (1, 3, 1)
+    assert date(2026, 11, 23) in dict(f.trend)
