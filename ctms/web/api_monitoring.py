@@ -18,7 +18,7 @@ from etmf.accounts.security import current_access
 from etmf.api import _authenticate, api_auth
 from etmf.api.openapi import register_path, register_schema
 from etmf.bootstrap import services
-from etmf.errors import ValidationError
+from etmf.errors import NotFound, ValidationError
 from etmf.web import command, db_session
 from etmf.web.studies import load_study
 
@@ -88,7 +88,8 @@ _DEVIATION = {"type": "object", "properties": {
 _list("DeviationList", "deviations", _DEVIATION)
 register_schema("NewDeviation", {"type": "object", "required": [
     "site_id", "category", "description", "occurred_on", "identified_on"], "properties": {
-    "site_id": _ID, "subject_id": _ID, "category": {"type": "string"},
+    "site_id": _ID, "subject_id": _ID, "category": {"type": "string",
+                                                    "enum": sorted(dev.CATEGORIES)},
     "description": {"type": "string"}, "occurred_on": {"type": "string", "format": "date"},
     "identified_on": {"type": "string", "format": "date"}, "important": {"type": "boolean"},
     "capa": {"type": "string"}}})
@@ -144,7 +145,7 @@ def log_deviation(study_id: int):  # type: ignore[no-untyped-def]
 
     site = db_session().get(Site, site_id)
     if site is None or site.study_id != study_id or (scope is not None and site_id not in scope):
-        raise ValidationError("site_id is not a site of this study.")
+        raise NotFound("There is no such site in this study.")
     with command() as uow:
         dev_id = dev.log_deviation(uow, current_access(), dev.NewDeviation(
             site_id=site_id, category=str(body.get("category", "")),

@@ -508,7 +508,7 @@ _TITLES = highlight.Highlighter(fragmenter=highlight.WholeFragmenter(),
 
 #: Highlighting re-analyses the text it is given (up to SNIPPET_SOURCE_CHARS per hit), the
 #: dominant cost of a page of results; a window around the first likely match is enough.
-SNIPPET_WINDOW_CHARS = 1_500
+SNIPPET_WINDOW_CHARS = 600
 
 
 def _snippet_window(source: str, parsed: ParsedText) -> str:
@@ -523,7 +523,7 @@ def _snippet_window(source: str, parsed: ParsedText) -> str:
     found = [at for at in (lowered.find(w[:4]) for w in words if w) if at >= 0]
     if not found:
         return source
-    start = max(min(found) - SNIPPET_WINDOW_CHARS // 3, 0)
+    start = max(min(found) - SNIPPET_WINDOW_CHARS // 4, 0)
     return source[start:start + SNIPPET_WINDOW_CHARS]
 
 

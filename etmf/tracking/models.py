@@ -59,6 +59,12 @@ class TrackingTargets(Base):
     approval_days: Mapped[int] = mapped_column(Integer)
     expiry_reminders: Mapped[str] = mapped_column(String(100))
     milestone_reminders: Mapped[str] = mapped_column(String(100))
+    #: Who is mailed (role codes, comma separated): members with one of these roles for the
+    #: whole study, and those limited to the site of the document or milestone.
+    expiry_roles: Mapped[str] = mapped_column(
+        String(200), default="study_manager,tmf_specialist,site_staff")
+    milestone_roles: Mapped[str] = mapped_column(
+        String(200), default="study_manager,tmf_specialist,site_staff")
 
 
 class ExpiryRule(Base):

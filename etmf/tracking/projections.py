@@ -73,7 +73,11 @@ def targets_set(session: Session, event: PendingEvent) -> None:
     study_id = int(event.stream_id)
     row = session.get(TrackingTargets, study_id)
     if row is None:
-        row = TrackingTargets(study_id=study_id)
+        from etmf.tracking.services import DEFAULT_REMINDER_ROLES
+
+        # Events from before the roles were configurable: the rule of the time.
+        row = TrackingTargets(study_id=study_id, expiry_roles=DEFAULT_REMINDER_ROLES,
+                              milestone_roles=DEFAULT_REMINDER_ROLES)
         session.add(row)
     for field, value in event.data["targets"].items():
         setattr(row, field, value)

@@ -7,8 +7,10 @@ planned date — so a threshold already recorded is never mailed again however o
 runs, and a renewal (a new expiry date) or a re-planned milestone starts afresh. When several
 thresholds were passed since the last run, only the most urgent is sent.
 
-Recipients are the study's managers and TMF specialists, and for a site's document or
-milestone the site staff of that site.
+Recipients are configured per study and kind (``tracking_targets.expiry_roles`` and
+``milestone_roles``, set with the targets on the EDL page): the active members having one of
+those roles for the whole study, and for a site's document or milestone also those limited
+to that site. By default: study managers, TMF specialists and site staff.
 """
 
 from __future__ import annotations
@@ -36,8 +38,6 @@ if TYPE_CHECKING:
 
 STREAM = "tracking_reminder"
 EVENT = "tracking.reminder_sent"
-RESPONSIBLE_ROLES = ("study_manager", "tmf_specialist")
-SITE_ROLES = ("site_staff",)
 
 Progress = Callable[[int, int, str], None]
 
@@ -76,12 +76,16 @@ def _sent(session: Session, key: str) -> set[int]:
         select(Event.payload).where(Event.stream_type == STREAM, Event.stream_id == key))}
 
 
-def _recipients(session: Session, study_id: int, site_id: int | None) -> tuple[str, ...]:
+def _recipients(session: Session, study_id: int, site_id: int | None,
+                roles: str) -> tuple[str, ...]:
+    codes = [r for r in roles.split(",") if r]
+    if not codes:
+        return ()
     q = select(User.email).join(Membership, Membership.user_id == User.id).where(
         Membership.study_id == study_id, Membership.revoked_at.is_(None), User.active.is_(True),
-        or_(Membership.role.in_(RESPONSIBLE_ROLES) & Membership.site_id.is_(None),
-            Membership.role.in_(RESPONSIBLE_ROLES + SITE_ROLES) & (Membership.site_id == site_id)
-            if site_id is not None else Membership.role.in_(())))
+        Membership.role.in_(codes),
+        or_(Membership.site_id.is_(None), Membership.site_id == site_id)
+        if site_id is not None else Membership.site_id.is_(None))
     return tuple(sorted(set(session.scalars(q))))
 
 
@@ -108,7 +112,8 @@ def due_reminders(session: Session, today: date) -> list[Reminder]:
                 continue
             owed.append(Reminder(key, "expiry", study.id, e.site_id, e.document_id,
                                  f"{e.artifact_number} {e.title}", e.expires_on, threshold,
-                                 e.days_left, _recipients(session, study.id, e.site_id)))
+                                 e.days_left, _recipients(session, study.id, e.site_id,
+                                                          targets.expiry_roles)))
         ms_levels = _levels(targets.milestone_reminders)
         for row in session.scalars(select(MilestoneDate).where(
                 MilestoneDate.study_id == study.id, MilestoneDate.actual.is_(None),
@@ -122,7 +127,8 @@ def due_reminders(session: Session, today: date) -> list[Reminder]:
                 continue
             owed.append(Reminder(key, "milestone", study.id, row.site_id, row.id,
                                  _milestone_label(session, row), row.planned, threshold,
-                                 days_left, _recipients(session, study.id, row.site_id)))
+                                 days_left, _recipients(session, study.id, row.site_id,
+                                                        targets.milestone_roles)))
     return owed
 
 

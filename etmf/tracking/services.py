@@ -35,6 +35,9 @@ DEFAULT_FILING_DAYS = 30
 DEFAULT_APPROVAL_DAYS = 14
 DEFAULT_EXPIRY_REMINDERS = "90,60,30,0"
 DEFAULT_MILESTONE_REMINDERS = "30,7,0"
+#: Who gets reminders unless the study says otherwise: the study's managers and TMF
+#: specialists, and the site staff of the document's or milestone's site.
+DEFAULT_REMINDER_ROLES = "study_manager,tmf_specialist,site_staff"
 MAX_REQUIRED = 100
 
 
@@ -237,11 +240,25 @@ def _thresholds(text: str) -> str:
     return ",".join(str(d) for d in days)
 
 
+def _roles(value: str | list[str]) -> str:
+    from etmf.accounts.roles import ROLES
+
+    codes = value.replace(" ", "").split(",") if isinstance(value, str) else value
+    codes = sorted({c for c in codes if c})
+    unknown = [c for c in codes if c not in ROLES or c in ("admin", "inspector")]
+    if unknown:
+        raise ValidationError(f"{', '.join(unknown)}: not a role that can get reminders.")
+    return ",".join(codes)
+
+
 def set_targets(uow: UnitOfWork, access: Access, study_id: int, *, filing_days: int,
                 approval_days: int, expiry_reminders: str = DEFAULT_EXPIRY_REMINDERS,
-                milestone_reminders: str = DEFAULT_MILESTONE_REMINDERS) -> None:
-    """Timeliness targets (days from document date to filing, from filing to approval) and
-    reminder thresholds of a study."""
+                milestone_reminders: str = DEFAULT_MILESTONE_REMINDERS,
+                expiry_roles: str | list[str] = DEFAULT_REMINDER_ROLES,
+                milestone_roles: str | list[str] = DEFAULT_REMINDER_ROLES) -> None:
+    """Timeliness targets (days from document date to filing, from filing to approval),
+    reminder thresholds of a study and who gets each kind of reminder (roles; none: the
+    reminders are recorded and listed in the task list, not mailed)."""
     access.require(Permission.MANAGE_STUDY, study_id)
     _study(uow, study_id)
     for what, n in (("filing", filing_days), ("approval", approval_days)):
@@ -250,7 +267,9 @@ def set_targets(uow: UnitOfWork, access: Access, study_id: int, *, filing_days: 
     uow.emit("tracking_targets", study_id, "tracking.targets_set", {"targets": {
         "filing_days": filing_days, "approval_days": approval_days,
         "expiry_reminders": _thresholds(expiry_reminders),
-        "milestone_reminders": _thresholds(milestone_reminders)}}, study_id=study_id)
+        "milestone_reminders": _thresholds(milestone_reminders),
+        "expiry_roles": _roles(expiry_roles),
+        "milestone_roles": _roles(milestone_roles)}}, study_id=study_id)
 
 
 def targets_of(session, study_id: int) -> TrackingTargets:  # type: ignore[no-untyped-def]
@@ -259,7 +278,8 @@ def targets_of(session, study_id: int) -> TrackingTargets:  # type: ignore[no-un
     return row or TrackingTargets(
         study_id=study_id, filing_days=DEFAULT_FILING_DAYS, approval_days=DEFAULT_APPROVAL_DAYS,
         expiry_reminders=DEFAULT_EXPIRY_REMINDERS,
-        milestone_reminders=DEFAULT_MILESTONE_REMINDERS)
+        milestone_reminders=DEFAULT_MILESTONE_REMINDERS, expiry_roles=DEFAULT_REMINDER_ROLES,
+        milestone_roles=DEFAULT_REMINDER_ROLES)
 
 
 def set_expiry_rule(uow: UnitOfWork, access: Access, artifact: str, validity_days: int) -> None:

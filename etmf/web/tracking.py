@@ -8,11 +8,11 @@ import io
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from flask_security import auth_required
 from sqlalchemy import select
 
-from etmf.accounts.roles import Permission
+from etmf.accounts.roles import ROLES, Permission
 from etmf.accounts.security import current_access
 from etmf.bootstrap import services
 from etmf.documents.indexing import index_after_commit
@@ -27,7 +27,7 @@ from etmf.tracking import metrics, summary
 from etmf.tracking import services as tracking
 from etmf.tracking.charts import Bar, bar_chart
 from etmf.tracking.expected import EntryState, entry_states
-from etmf.tracking.expiry import WINDOWS, expiring_documents
+from etmf.tracking.expiry import WINDOWS, effective_expiry, expiring_documents, validity_days
 from etmf.tracking.models import (
     EdlEntry,
     MilestoneDate,
@@ -54,7 +54,20 @@ def _today() -> date:
 
 @bp.app_context_processor
 def _globals() -> dict[str, object]:
-    return {"tracking_today": _today}
+    return {"tracking_today": _today, "tracking_expiry": _expiry_of}
+
+
+def _expiry_of(doc: Document) -> tuple[date | None, bool, bool]:
+    """For a document list: when the document runs out (its own expiry date, else its date
+    plus the artifact's validity, as the tracking views count it), whether that is derived,
+    and whether it has run out (documents withdrawn or superseded never are)."""
+    validity = g.get("tracking_validity")
+    if validity is None:
+        validity = g.tracking_validity = validity_days(db_session())
+    ends = effective_expiry(doc.expiry_date, doc.document_date, doc.artifact_id, validity)
+    expired = ends is not None and ends < _today() and \
+        doc.status not in ("obsolete", "superseded", "placeholder")
+    return ends, ends is not None and doc.expiry_date is None, expired
 
 
 def _scoped_states(study_id: int) -> list[EntryState]:
@@ -329,7 +342,7 @@ def edl(study_id: int):  # type: ignore[no-untyped-def]
     return render_template(
         "tracking/edl.html", study=study, rows=rows, sites=sites, countries=countries,
         model=load_reference_model(), place_label=_place_label, milestones=milestones,
-        targets=tracking.targets_of(session, study_id),
+        targets=tracking.targets_of(session, study_id), reminder_roles=REMINDER_ROLES,
         can_manage=current_access().can(Permission.MANAGE_STUDY, study_id))
 
 
@@ -415,6 +428,19 @@ def set_milestone(study_id: int):  # type: ignore[no-untyped-def]
     return _back_to_edl(study_id)
 
 
+def _reminder_roles(study_id: int) -> dict[str, object]:
+    """The roles ticked in the targets form (a form without the role boxes keeps them)."""
+    if request.form.get("roles_shown"):
+        return {k: request.form.getlist(k) for k in ("expiry_roles", "milestone_roles")}
+    targets = tracking.targets_of(db_session(), study_id)
+    return {"expiry_roles": targets.expiry_roles, "milestone_roles": targets.milestone_roles}
+
+
+#: Roles that may be chosen as reminder recipients (administrators and inspectors are not
+#: members who act on the TMF).
+REMINDER_ROLES = [r for code, r in ROLES.items() if code not in ("admin", "inspector")]
+
+
 @bp.post("/studies/<int:study_id>/targets")
 @auth_required("session")
 def set_targets(study_id: int):  # type: ignore[no-untyped-def]
@@ -425,7 +451,8 @@ def set_targets(study_id: int):  # type: ignore[no-untyped-def]
                              filing_days=_int("filing_days") or 0,
                              approval_days=_int("approval_days") or 0,
                              expiry_reminders=request.form.get("expiry_reminders", ""),
-                             milestone_reminders=request.form.get("milestone_reminders", ""))
+                             milestone_reminders=request.form.get("milestone_reminders", ""),
+                             **_reminder_roles(study_id))
         uow.commit()
     flash("Targets and reminder thresholds saved.", "success")
     return _back_to_edl(study_id)

@@ -79,12 +79,21 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         _pk(t, "study_id"),
     )
+    roles = "study_manager,tmf_specialist,site_staff"
+    with op.batch_alter_table("tracking_targets") as batch:
+        batch.add_column(sa.Column("expiry_roles", sa.String(200), nullable=False,
+                                   server_default=roles))
+        batch.add_column(sa.Column("milestone_roles", sa.String(200), nullable=False,
+                                   server_default=roles))
     op.create_index("ix_milestone_dates_code", "milestone_dates",
                     ["study_id", "code", "site_id", "country_id"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_milestone_dates_code", table_name="milestone_dates")
+    with op.batch_alter_table("tracking_targets") as batch:
+        batch.drop_column("milestone_roles")
+        batch.drop_column("expiry_roles")
     op.drop_table("tracking_cache_stamps")
     op.drop_table("tracking_edl_group_expiry")
     op.drop_table("tracking_edl_groups")

@@ -133,3 +133,29 @@ def test_people_page_lists_a_person_at_two_sites(tracker, login):
         "role": "Sub-Investigator"})
     page = client.get(f"/tracking/studies/{w.study_id}/persons").get_data(as_text=True)
     assert "101 (PI), 201 (Sub-Investigator)" in page
+
+
+@pytest.mark.req("FR-TRACK-3")
+def test_documents_list_flags_expiry_derived_from_the_artifacts_validity(tracker, login,
+                                                                         clock):
+    w = tracker.w
+    today = clock.now().date()
+    # a lab's normal ranges (365 days by default), no own expiry date, dated 400 days ago
+    old = tracker.file("08.01.04", site="101", document_date=today - timedelta(days=400),
+                       title="Normal ranges 2025")
+    tracker.approve(old)
+    fresh = tracker.file("08.01.04", site="102", document_date=today - timedelta(days=10),
+                         title="Normal ranges 2026")
+    tracker.approve(fresh)
+    client = login(tracker.manager)
+    page = client.get(f"/studies/{w.study_id}/documents").get_data(as_text=True)
+    rows = {title: row for row in page.split("<tr>")
+            for title in ("Normal ranges 2025", "Normal ranges 2026") if title in row}
+    assert 'data-testid="expired-flag"' in rows["Normal ranges 2025"]
+    assert (today - timedelta(days=35)).isoformat() in rows["Normal ranges 2025"]
+    assert "(validity)" in rows["Normal ranges 2026"]
+    assert 'data-testid="expired-flag"' not in rows["Normal ranges 2026"]
+    # the same document is in the tracking view of expired documents
+    expired = client.get(
+        f"/tracking/studies/{w.study_id}/expiry?window=expired").get_data(as_text=True)
+    assert "Normal ranges 2025" in expired and "Normal ranges 2026" not in expired

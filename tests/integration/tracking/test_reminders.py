@@ -82,3 +82,38 @@ def test_the_reminders_command_has_a_dry_run(tmp_path):
     assert real.exit_code == 0 and "reminder(s) sent." in real.output
     again = runner.invoke(main, ["reminders", "run", "--instance", instance], env=env)
     assert again.output.strip().endswith("0 reminder(s) sent.")
+
+
+@pytest.mark.req("FR-TRACK-5")
+def test_the_study_chooses_who_gets_each_kind_of_reminder(tracker, svc, clock, login):
+    from tests.conftest import csrf_from
+
+    w = tracker.w
+    specialist = w.user("tmf_specialist", email="tmf@example.org")
+    site_101 = w.user("site_staff", site="101", email="de101@example.org")
+    tracker.run(tracking.set_targets, w.study_id, filing_days=30, approval_days=14,
+                expiry_roles=["site_staff"], milestone_roles="study_manager")
+    today = clock.now().date()
+    cv = tracker.file("05.02.04", site="101", expiry_date=today + timedelta(days=5))
+    tracker.approve(cv)
+    tracker.run(tracking.set_milestone_dates, w.study_id, Scope("trial"), "01",
+                planned=today + timedelta(days=6), actual=None)
+    sent = {r.kind: r.recipients for r in send_reminders(svc)}
+    assert sent["expiry"] == (site_101.email,)
+    assert sent["milestone"] == (tracker.manager.email,)
+    assert specialist.email not in {a for m in svc.mailer.sent for a in m.to}
+    assert send_reminders(svc) == []  # still once per threshold
+    with pytest.raises(Exception, match="not a role"):
+        tracker.run(tracking.set_targets, w.study_id, filing_days=30, approval_days=14,
+                    expiry_roles="admin")
+    # The EDL page shows the rule and saves the boxes ticked.
+    client = login(tracker.manager)
+    page = client.get(f"/tracking/studies/{w.study_id}/edl").get_data(as_text=True)
+    assert 'name="expiry_roles" value="site_staff" checked' in page
+    assert "mailed once per threshold" in page
+    client.post(f"/tracking/studies/{w.study_id}/targets", data={
+        "csrf_token": csrf_from(page), "filing_days": "30", "approval_days": "14",
+        "expiry_reminders": "30", "milestone_reminders": "7", "roles_shown": "1",
+        "expiry_roles": ["tmf_specialist", "study_manager"]})
+    t = tracker.read(tracking.targets_of, w.study_id)
+    assert (t.expiry_roles, t.milestone_roles) == ("study_manager,tmf_specialist", "")
