@@ -70,13 +70,13 @@ def populate(engine, sites: int, countries: int, documents: int) -> None:  # typ
     core = model.core_artifacts()
     by_level = {lvl: [a for a in core if lvl in model.levels_of(a)] for lvl in FilingLevel}
     with Session(engine) as s:
-        s.execute(insert(Study), [dict(
+        s.execute(insert(Study.__table__), [dict(
             id=1, protocol_number="BENCH-1", title="Benchmark", phase="III", sponsor="B",
             status="active", tmf_model_version="3.3.1", created_at=NOW, version=1)])
-        s.execute(insert(Country), [dict(id=c, study_id=1, code=f"{chr(65 + c // 26)}{chr(65 + c % 26)}",
+        s.execute(insert(Country.__table__), [dict(id=c, study_id=1, code=f"{chr(65 + c // 26)}{chr(65 + c % 26)}",
                                          name=f"Country {c}") for c in range(1, countries + 1)])
         site_country = {i: 1 + (i - 1) % countries for i in range(1, sites + 1)}
-        s.execute(insert(Site), [dict(id=i, study_id=1, country_id=site_country[i],
+        s.execute(insert(Site.__table__), [dict(id=i, study_id=1, country_id=site_country[i],
                                       number=f"{i:04d}", institution=f"Hospital {i}",
                                       status="active", version=1) for i in site_country])
         entries, eid = [], 0
@@ -89,8 +89,8 @@ def populate(engine, sites: int, countries: int, documents: int) -> None:  # typ
                                     artifact_id=a.unique_id, zone=a.zone_number,
                                     required_count=1, milestone=a.site_milestone_code))
         for i in range(0, len(entries), 10_000):
-            s.execute(insert(EdlEntry), entries[i:i + 10_000])
-        s.execute(insert(MilestoneDate), [dict(id=i, study_id=1, country_id=None, site_id=i,
+            s.execute(insert(EdlEntry.__table__), entries[i:i + 10_000])
+        s.execute(insert(MilestoneDate.__table__), [dict(id=i, study_id=1, country_id=None, site_id=i,
                                                code="03", planned=TODAY - timedelta(days=i % 90),
                                                actual=None) for i in site_country])
         rows = []
@@ -110,19 +110,19 @@ def populate(engine, sites: int, countries: int, documents: int) -> None:  # typ
                 approved_at=filed + timedelta(days=rng.randrange(20)) if status == "approved"
                 else None))
             if len(rows) == 10_000:
-                s.execute(insert(Document), rows)
+                s.execute(insert(Document.__table__), rows)
                 rows = []
         if rows:
-            s.execute(insert(Document), rows)
+            s.execute(insert(Document.__table__), rows)
         cvs = dict(s.execute(select(Document.site_id, func.min(Document.id)).where(
             Document.artifact_id == "087", Document.level == "site").group_by(
             Document.site_id)).all())
-        s.execute(insert(Person), [dict(id=i, name=f"PI {i}", email=None) for i in site_country])
-        s.execute(insert(PersonSite), [dict(person_id=i, site_id=j, role="PI")
+        s.execute(insert(Person.__table__), [dict(id=i, name=f"PI {i}", email=None) for i in site_country])
+        s.execute(insert(PersonSite.__table__), [dict(person_id=i, site_id=j, role="PI")
                                        for i in site_country
                                        for j in {i, 1 + i % len(site_country)}])
         if cvs:
-            s.execute(insert(PersonDocument), [dict(person_id=i, document_id=d)
+            s.execute(insert(PersonDocument.__table__), [dict(person_id=i, document_id=d)
                                                for i, d in cvs.items()])
         s.commit()
 

@@ -137,9 +137,15 @@ def client(base: str, token: str, study_id: int, numbers: list[int], run: Run) -
                              daemon=True).start()
 
 
+SEARCH_ERRORS: list[str] = []
+
+
 def search_total(session: requests.Session, base: str, q: str) -> int:
+    """Searchable documents matching ``q``; -1 (and the error noted) when the call fails."""
     response = session.get(f"{base}/api/v1/search", params={"q": q, "limit": 1}, timeout=60)
-    response.raise_for_status()
+    if response.status_code != 200:
+        SEARCH_ERRORS.append(f"{response.status_code} {response.text[:200]}")
+        return -1
     return int(response.json()["total"])
 
 
@@ -225,11 +231,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--poll", type=float, default=1.0)
+    parser.add_argument("--instance", default=None,
+                        help="build the instance here and keep it (serve.log included)")
     args = parser.parse_args()
     chaos = _chaos()
 
     with tempfile.TemporaryDirectory(prefix="etmf-ingest-") as folder:
-        instance = Path(folder) / "instance"
+        instance = Path(args.instance or folder) / "instance"
         study_id, token = build_instance(instance)
         port = chaos._free_port()
         log = instance / "serve.log"
@@ -305,6 +313,9 @@ def main() -> None:
               f"({len(exact)} sampled documents)")
     if run.errors:
         print("  first errors:", *run.errors[:3], sep="\n    ")
+    if SEARCH_ERRORS:
+        print(f"  search API errors while polling: {len(SEARCH_ERRORS)}; first:",
+              *SEARCH_ERRORS[:3], sep="\n    ")
 
 
 if __name__ == "__main__":

@@ -3,12 +3,12 @@ expiry rules and people with the sites they work at and the documents that are t
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from etmf.db import Base
+from etmf.db import Base, UTCDateTime
 
 
 class EdlEntry(Base):
@@ -186,6 +186,19 @@ class EdlGroupExpiry(Base):
     milestone: Mapped[str | None] = mapped_column(String(2))
     expires_on: Mapped[date] = mapped_column(Date)
     n: Mapped[int] = mapped_column(Integer)
+
+
+class QcWait(Base):
+    """A document of the study waiting in QC and since when (its last transition): the QC
+    queue's ageing without reading every event. Cache, like :class:`DocCount`."""
+
+    __tablename__ = "tracking_qc_queue"
+    __table_args__ = (Index("ix_tracking_qc_queue_since", "study_id", "since"),
+                      {"info": {"not_projected": True}})
+
+    document_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class CacheStamp(Base):

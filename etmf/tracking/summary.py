@@ -60,6 +60,7 @@ from etmf.tracking.models import (
     MilestoneDate,
     PersonDocument,
     PersonSite,
+    QcWait,
 )
 
 #: Above this many changed documents since the stamp, recount the whole study.
@@ -89,6 +90,7 @@ def refresh(write_session: Callable[[], AbstractContextManager[Session]],
             return False
         artifacts: set[str] | None = None  # None: every artifact of the study
         regroup_all = True
+        ids: list[int] | None = None
         if stamp is not None and stamp.seq < head:
             changed = s.execute(select(Event.stream_type, Event.stream_id).where(
                 Event.seq > stamp.seq, Event.stream_type.in_(
@@ -107,6 +109,7 @@ def refresh(write_session: Callable[[], AbstractContextManager[Session]],
                         .where(PersonDocument.document_id.in_(chunk)).limit(1)) is not None
         places = _recount(s, study_id, artifacts) \
             if artifacts is None or artifacts else set()
+        _requeue(s, study_id, None if artifacts is None else ids or [])
         if regroup_all or places is None:
             _regroup(s, study_id, None)
         elif places:
@@ -197,6 +200,34 @@ def _recount(s: Session, study_id: int, artifacts: set[str] | None) -> set[Place
     if days:
         s.execute(insert(DocDays.__table__), days)
     return None if artifacts is None else changed
+
+
+def _requeue(s: Session, study_id: int, ids: list[int] | None) -> None:
+    """The study's documents waiting in QC (of ``ids``; None: all) and since when."""
+    q = delete(QcWait).where(QcWait.study_id == study_id)
+    docs = select(Document.id).where(Document.study_id == study_id,
+                                     Document.status == "in_qc")
+    chunks: list[list[int] | None] = [None]
+    if ids is not None:
+        chunks = [ids[i:i + 500] for i in range(0, len(ids), 500)]
+    for chunk in chunks:
+        if chunk is not None:
+            s.execute(q.where(QcWait.document_id.in_(chunk)))
+            waiting = list(s.scalars(docs.where(Document.id.in_(chunk))))
+        else:
+            s.execute(q)
+            waiting = list(s.scalars(docs))
+        since: dict[str, datetime] = {}
+        for i in range(0, len(waiting), 500):
+            since.update(s.execute(
+                select(Event.stream_id, func.max(Event.occurred_at)).where(
+                    Event.stream_type == "document", Event.type == "document.transitioned",
+                    Event.stream_id.in_([str(d) for d in waiting[i:i + 500]]))
+                .group_by(Event.stream_id)).all())
+        if waiting:
+            s.execute(insert(QcWait.__table__), [
+                dict(document_id=d, study_id=study_id, since=since.get(str(d)))
+                for d in waiting])
 
 
 def _person_keys(session: Session, study_id: int) -> tuple[set[int], set[str]]:
@@ -421,6 +452,34 @@ def approvals_by_week(session: Session, study_id: int, today: date, weeks: int =
             for i in range(weeks)]
 
 
+def qc_queue(session: Session, study_id: int, now: datetime, limit: int = 20
+             ) -> tuple[list[InQc], list[tuple[str, int]]]:
+    """The ``limit`` documents longest in QC and the ageing buckets of the whole queue
+    (:func:`etmf.tracking.metrics.qc_queue` and ``ageing``), from the cache."""
+    counts = []
+    low: datetime | None = None  # waiting more than the previous bucket's days
+    for label, high in metrics.AGE_BUCKETS:
+        # ``days`` (whole days waited, 0 if unknown or in the future) <= high
+        # ⇔ waiting since after now − (high + 1) days.
+        after = now - timedelta(days=high + 1) if high < 10**5 else None
+        cond = [QcWait.study_id == study_id]
+        if after is not None:
+            cond.append(or_(QcWait.since.is_(None), QcWait.since > after))
+        if low is not None:
+            cond.append(QcWait.since <= low)
+        counts.append((label, int(session.scalar(select(func.count()).where(*cond)) or 0)))
+        low = after
+    rows = session.execute(
+        select(QcWait.since, Document.id, Document.title, Document.artifact_number,
+               Document.site_id).join(Document, Document.id == QcWait.document_id)
+        .where(QcWait.study_id == study_id)
+        .order_by(QcWait.since.is_(None), QcWait.since, Document.id).limit(limit)).all()
+    top = [InQc(doc_id, title, number, site, since or now,
+                max(0, (now - (since or now)).days))
+           for since, doc_id, title, number, site in rows]
+    return top, counts
+
+
 # ---- everything the dashboard shows -----------------------------------------------------------------
 
 
@@ -429,7 +488,8 @@ class Figures:
     groups: dict[str, list[Completeness]]
     timeliness: Timeliness
     quality: Quality
-    queue: list[InQc]
+    queue: list[InQc]  # the longest waiting
+    ageing: list[tuple[str, int]]
     trend: list[tuple[date, int]]
     has_edl: bool
 
@@ -441,10 +501,11 @@ def figures(session: Session, study_id: int, now: datetime,
     """Every figure of the study's dashboard (the caches must be fresh: :func:`refresh`)."""
     today = now.date()
     groups = summary(session, study_id, today, labels, site_ids=site_ids, zones=zones)
+    queue, ageing = qc_queue(session, study_id, now)
     return Figures(
         groups=groups,
         timeliness=timeliness(session, study_id, filing_target, approval_target),
         quality=metrics.quality(session, study_id, approvals=approvals(session, study_id)),
-        queue=metrics.qc_queue(session, study_id, now),
+        queue=queue, ageing=ageing,
         trend=approvals_by_week(session, study_id, today),
         has_edl=bool(groups["study"]))

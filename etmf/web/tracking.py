@@ -169,7 +169,7 @@ def dashboard(study_id: int):  # type: ignore[no-untyped-def]
         Bar(g.label, g.percent, f"{g.percent} % · {g.missing} missing",
             entries_url(site=g.key, problem="open")) for g in by_site])
     timeliness, quality, queue = found.timeliness, found.quality, found.queue
-    ageing = metrics.ageing(queue)
+    ageing = found.ageing
     ageing_chart = bar_chart("QC queue by days waiting", [
         Bar(label, n, f"{n} document{'s' if n != 1 else ''}") for label, n in ageing],
         maximum=max([n for _l, n in ageing] + [1]))

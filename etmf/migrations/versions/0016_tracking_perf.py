@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from etmf.db import UTCDateTime
+
 revision = "0016"
 down_revision = "0008"
 branch_labels = None
@@ -72,6 +74,15 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer(), nullable=False),
         _pk(t, "study_id", "row"),
     )
+    t = "tracking_qc_queue"
+    op.create_table(
+        t,
+        sa.Column("document_id", sa.Integer(), nullable=False),
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("since", UTCDateTime(), nullable=True),
+        _pk(t, "document_id"),
+    )
+    op.create_index("ix_tracking_qc_queue_since", t, ["study_id", "since"])
     t = "tracking_cache_stamps"
     op.create_table(
         t,
@@ -95,6 +106,8 @@ def downgrade() -> None:
         batch.drop_column("milestone_roles")
         batch.drop_column("expiry_roles")
     op.drop_table("tracking_cache_stamps")
+    op.drop_index("ix_tracking_qc_queue_since", table_name="tracking_qc_queue")
+    op.drop_table("tracking_qc_queue")
     op.drop_table("tracking_edl_group_expiry")
     op.drop_table("tracking_edl_groups")
     op.drop_index("ix_tracking_doc_days_kind", table_name="tracking_doc_days")

@@ -110,6 +110,23 @@ def test_caches_follow_new_documents_and_rebuild_when_dropped(tracker, clock, sv
     tracker.run(tracking.link_person_to_site, bo, w.site_ids["201"], "PI")
     tracker.run(tracking.link_person_document, bo, doc)
     _same(tracker, svc, clock.now().date())
+    # The QC queue: one sent to QC 9 days ago, one today.
+    from etmf.documents import services as docs
+    from etmf.documents.lifecycle import Action
+
+    waiting = []
+    for title in ("Waits long", "Waits a day"):
+        d = tracker.file("05.02.08", site="201", title=title)
+        tracker.run(docs.transition, d, Action.SUBMIT_QC, expected_version=1)
+        waiting.append(d)
+        clock.advance(timedelta(days=9))
+    summary.refresh(svc.db.write_session, w.study_id)
+    now = clock.now()
+    top, ageing = tracker.read(summary.qc_queue, w.study_id, now)
+    live = tracker.read(metrics.qc_queue, w.study_id, now)
+    assert ageing == metrics.ageing(live)
+    assert [(q.document_id, q.days) for q in top] == [(q.document_id, q.days) for q in live]
+    assert [q.document_id for q in top[:2]] == waiting and top[0].days == 18
     t = tracker.read(summary.timeliness, w.study_id, 10, 2)
     assert t == tracker.read(metrics.timeliness, w.study_id, 10, 2)
     assert tracker.read(summary.approvals_by_week, w.study_id, clock.now().date()) == \
