@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -208,26 +208,35 @@ class WhooshIndex:
     def _searcher(self) -> Iterator[Any]:
         """This thread's searcher on the latest committed generation.
 
-        ``Searcher.refresh`` returns the same searcher while nothing was committed, and
-        otherwise a new one that reuses the readers of unchanged segments and closes the
-        rest. A searcher is never shared between threads. After :meth:`clear` (a new index
-        object) the old searcher is closed and a new one opened.
+        Kept open while nothing was committed; after a commit (by any process) it is
+        closed and a new one opened. Not ``Searcher.refresh()``: its reader reuse breaks
+        when Whoosh retries a read that raced a commit (the retry reuses readers the first
+        attempt closed, "Reader already closed"). A searcher is never shared between
+        threads. After :meth:`clear` (a new index object) the old one is replaced too.
         """
         cached = getattr(self._local, "searcher", None)
-        if cached is not None and cached[0] is self._ix:
-            searcher = cached[1].refresh()
-        else:
-            if cached is not None:
-                cached[1].close()
+        searcher = None
+        if cached is not None:
+            self._local.searcher = None
+            ix, old = cached
+            try:
+                if ix is self._ix and old.up_to_date():
+                    searcher = old
+            except Exception:  # unreadable generation: open afresh below
+                searcher = None
+            if searcher is None:
+                with suppress(Exception):
+                    old.close()
+        if searcher is None:
             searcher = self._ix.searcher()
-        self._local.searcher = (self._ix, searcher)
         try:
             yield searcher
         except BaseException:
             # Do not keep a searcher that may be half-way through something.
-            self._local.searcher = None
-            searcher.close()
+            with suppress(Exception):
+                searcher.close()
             raise
+        self._local.searcher = (self._ix, searcher)
 
     def health(self) -> None:
         """Raise :class:`SearchUnavailable` when the index cannot be read or is outdated."""

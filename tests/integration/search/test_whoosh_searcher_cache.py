@@ -66,3 +66,34 @@ def test_threads_do_not_share_a_searcher(tmp_path):
         t.join()
     assert totals == [29] * 15
     assert len({id(s) for s in seen}) == 3
+
+
+def test_searching_while_another_index_object_commits(tmp_path):
+    """Like two gunicorn workers: one commits batches (merging segments), one searches."""
+    reader, writer = WhooshIndex(tmp_path), WhooshIndex(tmp_path)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            for batch in range(40):
+                writer.index([make_doc(batch * 5 + k + 1, text=f"zeta {batch}")
+                              for k in range(5)])
+        finally:
+            done.set()
+
+    def search() -> None:
+        while not done.is_set():
+            try:
+                reader.search(_query("zeta"))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=write), threading.Thread(target=search)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert reader.search(_query("zeta")).total == 200
