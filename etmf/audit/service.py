@@ -75,6 +75,10 @@ def create_checkpoint(session: Session, settings: Settings, now: datetime) -> Si
             fh.write(sth.to_json() + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+    # End the read transaction the tree was computed in before writing: on SQLite, a read
+    # transaction that later writes fails at once ("database is locked") if anyone wrote
+    # meanwhile; a transaction that starts with the write waits for the lock instead.
+    session.commit()
     session.add(Checkpoint(tree_size=size, root_hash=sth.root_hash, issued_at=now,
                            signed_json=sth.to_json(), location=str(path)))
     session.commit()
