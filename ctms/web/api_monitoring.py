@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import jsonify, request
 
 from ctms.deviations import services as dev
 from ctms.monitoring import services as mon
@@ -15,24 +15,15 @@ from ctms.risk.services import heat_map
 from ctms.safety import services as safety
 from etmf.accounts.roles import Permission
 from etmf.accounts.security import current_access
-from etmf.api import _authenticate, api_auth
+from etmf.api import api_auth, api_blueprint
 from etmf.api.openapi import register_path, register_schema
 from etmf.bootstrap import services
 from etmf.errors import NotFound, ValidationError
 from etmf.web import command, db_session
 from etmf.web.studies import load_study
 
-bp = Blueprint("api_monitoring", __name__, url_prefix="/api/v1")
-bp.before_request(_authenticate)
+bp = api_blueprint("api_monitoring", __name__)
 
-
-def _exempt_from_csrf() -> None:
-    from etmf.accounts.security import csrf
-
-    csrf.exempt(bp)
-
-
-_exempt_from_csrf()
 
 _ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 _STUDY = [{"name": "study_id", "in": "path", "required": True, "schema": _ID}]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Response, jsonify, request
 from sqlalchemy import select
 
 from ctms.edc import services as edc_svc
@@ -18,34 +18,16 @@ from ctms.payments import services as pay
 from ctms.payments.models import PaymentBatch
 from etmf.accounts.roles import Permission
 from etmf.accounts.security import current_access
-from etmf.api import Unauthorized, _authenticate, api_auth
+from etmf.api import api_auth, api_blueprint
 from etmf.api.openapi import register_path, register_schema
 from etmf.errors import NotFound, ValidationError
 from etmf.studies.models import Site
 from etmf.web import command, db_session
 from etmf.web.studies import load_study
 
-bp = Blueprint("api_ctms_payments", __name__, url_prefix="/api/v1")
+bp = api_blueprint("api_ctms_payments", __name__)
 
 
-@bp.before_request
-def _authenticate_first() -> None:
-    """Anonymous callers get 401 before the CSRF check (they have no session to protect)."""
-    from flask_security import current_user
-
-    if request.headers.get("Authorization") is None \
-            and not getattr(current_user, "is_authenticated", False):
-        raise Unauthorized("Sign in, or send 'Authorization: Bearer <token>'.")
-    _authenticate()
-
-
-def _exempt_from_csrf() -> None:
-    from etmf.accounts.security import csrf
-
-    csrf.exempt(bp)
-
-
-_exempt_from_csrf()
 
 _ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 _STUDY = [{"name": "study_id", "in": "path", "required": True, "schema": _ID}]

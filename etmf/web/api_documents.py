@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import jsonify, request, url_for
 from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from etmf.accounts.roles import Permission
 from etmf.accounts.security import current_access
-from etmf.api import _authenticate, api_auth
+from etmf.api import api_auth, api_blueprint
 from etmf.api.openapi import register_path, register_schema
 from etmf.bootstrap import services
 from etmf.documents import services as docs
@@ -28,19 +28,9 @@ from etmf.web.documents import _too_large, load_document, parse_date
 from etmf.web.search import scope_for, zones_for
 from etmf.web.studies import load_study, visible_documents
 
-bp = Blueprint("api_documents", __name__, url_prefix="/api/v1")
-bp.before_request(_authenticate)
+bp = api_blueprint("api_documents", __name__)
 bp.register_error_handler(RequestEntityTooLarge, _too_large)
 
-
-def _exempt_from_csrf() -> None:
-    # As for the core API: _authenticate applies CSRF to session calls, not token calls.
-    from etmf.accounts.security import csrf
-
-    csrf.exempt(bp)
-
-
-_exempt_from_csrf()
 
 _ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 

@@ -8,13 +8,12 @@ import shutil
 import tempfile
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, url_for
-from flask_login import current_user
+from flask import current_app, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from etmf.accounts.roles import Permission
 from etmf.accounts.security import current_access
-from etmf.api import Unauthorized, _authenticate, api_auth
+from etmf.api import api_auth, api_blueprint
 from etmf.api.openapi import register_path, register_schema
 from etmf.errors import NotFound, ValidationError
 from etmf.exchange import staging
@@ -26,30 +25,12 @@ from etmf.web import command, db_session
 from etmf.web.documents import _too_large
 from etmf.web.studies import load_study
 
-bp = Blueprint("api_exchange", __name__, url_prefix="/api/v1")
+bp = api_blueprint("api_exchange", __name__)
 
 
-@bp.before_request
-def _signed_in_first() -> None:
-    """401 for a call with neither token nor session, before the session's CSRF check
-    (which would answer 400 to a client that merely forgot its token)."""
-    if request.headers.get("Authorization") is None and not getattr(
-            current_user, "is_authenticated", False):
-        raise Unauthorized("Sign in, or send 'Authorization: Bearer <token>'.")
 
-
-bp.before_request(_authenticate)
 bp.register_error_handler(RequestEntityTooLarge, _too_large)
 
-
-def _exempt_from_csrf() -> None:
-    # As for the core API: _authenticate applies CSRF to session calls, not token calls.
-    from etmf.accounts.security import csrf
-
-    csrf.exempt(bp)
-
-
-_exempt_from_csrf()
 
 _ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import g, jsonify, request
 
 from etmf.accounts.security import current_access
-from etmf.api import _authenticate, api_auth
+from etmf.api import api_auth, api_blueprint
 from etmf.api.openapi import register_path
 from etmf.audit.store import Context
 from etmf.bootstrap import services
@@ -22,18 +22,7 @@ from etmf.web import db_session
 from etmf.web.signing import SIGNER_NAMING_FIELDS, _link
 from etmf.workflows import services as workflow
 
-bp = Blueprint("api_signing", __name__, url_prefix="/api/v1")
-bp.before_request(_authenticate)
-
-
-def _exempt_from_csrf() -> None:
-    # As for the core API: _authenticate applies CSRF to session calls, not token calls.
-    from etmf.accounts.security import csrf
-
-    csrf.exempt(bp)
-
-
-_exempt_from_csrf()
+bp = api_blueprint("api_signing", __name__)
 
 register_path("/signatures/requests/{request_id}/sign", "post", {
     "summary": "Sign a signature request as the authenticated user (password every time)",

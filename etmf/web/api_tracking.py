@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import jsonify, request
 
 from etmf.accounts.security import current_access
-from etmf.api import _authenticate, api_auth
+from etmf.api import api_auth, api_blueprint
 from etmf.api.openapi import register_path, register_schema
 from etmf.bootstrap import services
 from etmf.errors import NotFound, ValidationError
@@ -21,18 +21,8 @@ from etmf.web import db_session
 from etmf.web.studies import load_study
 from etmf.web.tracking import _places, figures_of
 
-bp = Blueprint("api_tracking", __name__, url_prefix="/api/v1")
-bp.before_request(_authenticate)
+bp = api_blueprint("api_tracking", __name__)
 
-
-def _exempt_from_csrf() -> None:
-    # As for the core API: _authenticate applies CSRF to session calls, not token calls.
-    from etmf.accounts.security import csrf
-
-    csrf.exempt(bp)
-
-
-_exempt_from_csrf()
 
 _ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 _STUDY = {"name": "study_id", "in": "path", "required": True, "schema": _ID}
