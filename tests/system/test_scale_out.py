@@ -22,6 +22,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from tests.conftest import PASSWORD, make_pdf, postgres_url
+from tests.fixtures.smtp import smtp_server
 from tests.system.cluster import PROXY_SOURCE, Cluster, free_port, self_signed
 
 pytestmark = [
@@ -78,22 +79,8 @@ def cluster_db(_pg_template):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def smtp_sink():  # type: ignore[no-untyped-def]
     """A real SMTP server on loopback (aiosmtpd) that keeps every message."""
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Sink
-
-    class Keep(Sink):
-        def __init__(self) -> None:
-            self.messages: list[bytes] = []
-
-        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
-            self.messages.append(envelope.content)
-            return "250 OK"
-
-    handler = Keep()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
+    with smtp_server() as sink:
+        yield sink
 
 
 @pytest.fixture(scope="module")

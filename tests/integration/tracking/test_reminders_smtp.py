@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import date
 
 import pytest
 
 from etmf.tracking.reminders import send_reminders
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.fixtures.smtp import smtp_server
 
 
 @pytest.fixture
 def smtp_sink():  # type: ignore[no-untyped-def]
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Sink
-
-    class Keep(Sink):
-        def __init__(self) -> None:
-            self.messages: list[bytes] = []
-
-        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
-            self.messages.append(envelope.content)
-            return "250 OK"
-
-    handler = Keep()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
+    """A real SMTP server on loopback (aiosmtpd) that keeps every message."""
+    with smtp_server() as sink:
+        yield sink
 
 
 @pytest.fixture
