@@ -60,6 +60,16 @@ def services(app: Flask | None = None) -> Services:
     return (app or current_app).extensions["etmf"]  # type: ignore[no-any-return]
 
 
+def shutdown(app: Flask) -> None:
+    """Release what an app holds: stop its job runner thread (if one started), then close
+    the database pool. A thread left running would open connections after the pool closed."""
+    svc = services(app)
+    runner = svc.extras.pop("jobs_runner", None)
+    if runner is not None:
+        runner.stop()
+    svc.db.dispose()
+
+
 def configure_settings(settings: Settings | None) -> Settings:
     settings = settings or load_settings()
     settings.instance_path.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ def _app(instance: str | None = None, **overrides: object) -> Flask:
 
 @contextmanager
 def app_context(instance: str | None = None, **overrides: object) -> Iterator[Flask]:
-    from etmf.bootstrap import services
+    from etmf.bootstrap import shutdown
 
     app = _app(instance, **overrides)
     with app.app_context():
@@ -37,7 +37,7 @@ def app_context(instance: str | None = None, **overrides: object) -> Iterator[Fl
         except EtmfError as exc:
             raise click.ClickException(exc.message) from None
         finally:
-            services(app).db.dispose()
+            shutdown(app)
 
 
 instance_option = click.option(

@@ -163,7 +163,7 @@ def settings_overrides() -> dict[str, object]:
 @pytest.fixture
 def app(tmp_path: Path, database_url: str, settings_overrides: dict[str, object]) -> Iterator[Flask]:
     from etmf import create_app
-    from etmf.bootstrap import services
+    from etmf.bootstrap import services, shutdown
     from etmf.clock import FrozenClock
     from etmf.keys import ensure_system_keys
     from etmf.settings import load_settings
@@ -181,7 +181,7 @@ def app(tmp_path: Path, database_url: str, settings_overrides: dict[str, object]
     svc.clock = FrozenClock(FROZEN_AT)
     ensure_system_keys(svc.settings)
     yield app
-    svc.db.dispose()
+    shutdown(app)
 
 
 @pytest.fixture

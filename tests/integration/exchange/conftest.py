@@ -20,7 +20,7 @@ from tests.integration.accounts.conftest import make_inspector  # noqa: F401
 def second_app(tmp_path: Path, _sqlite_template: Path, _pg_template: str | None,
                app: Flask) -> Iterator[Flask]:
     from etmf import create_app
-    from etmf.bootstrap import services
+    from etmf.bootstrap import services, shutdown
     from etmf.clock import FrozenClock
     from etmf.keys import ensure_system_keys
     from etmf.settings import load_settings
@@ -40,13 +40,14 @@ def second_app(tmp_path: Path, _sqlite_template: Path, _pg_template: str | None,
         url = make_url(_pg_template).set(database=name).render_as_string(hide_password=False)
         dropped = (admin, name)
     settings = load_settings(overrides={"instance_path": str(instance), "database_url": url,
-                                        "testing": True, "log_level": "WARNING"}, environ={})
+                                        "testing": True, "log_level": "WARNING",
+                                        "jobs_runner": "inline"}, environ={})
     other = create_app(settings)
     svc = services(other)
     svc.clock = FrozenClock(FROZEN_AT)
     ensure_system_keys(svc.settings)
     yield other
-    svc.db.dispose()
+    shutdown(other)
     if dropped:
         admin, name = dropped
         with admin.connect() as conn:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from etmf.audit.models import Event
 from etmf.audit.service import create_checkpoint
+from etmf.bootstrap import shutdown
 from tests.conftest import FROZEN_AT, PASSWORD, csrf_from, make_pdf
 from tests.integration.records.conftest import run_cli
 
@@ -46,7 +47,7 @@ def _restored_app(instance, database_url):  # type: ignore[no-untyped-def]
 
     app = create_app(load_settings(overrides={
         "instance_path": str(instance), "database_url": database_url, "testing": True,
-        "log_level": "WARNING"}, environ={}))
+        "log_level": "WARNING", "jobs_runner": "inline"}, environ={}))
     services(app).clock = FrozenClock(FROZEN_AT)
     return app
 
@@ -92,7 +93,7 @@ def test_backup_restore_verify_round_trip(source, svc, tmp_path, empty_instance)
             assert response.status_code == 200
             assert response.data == content
     finally:
-        services(app).db.dispose()
+        shutdown(app)
 
 
 def _target_settings(empty_instance):  # type: ignore[no-untyped-def]
@@ -115,7 +116,7 @@ def _target_is_empty(empty_instance) -> None:
             assert _events(target) == []
         assert list(target.blobs.iter_refs()) == []
     finally:
-        target.db.dispose()
+        shutdown(app)
 
 
 @pytest.mark.req("REC-4")
