@@ -113,6 +113,9 @@ class Membership(Base):
     role: Mapped[str] = mapped_column(String(40))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: None when an administrator granted the role; "sso:<provider>" when a group claim of
+    #: that identity provider did (such a role is revoked when the group goes away).
+    granted_via: Mapped[str | None] = mapped_column(String(80))
 
     user: Mapped[User] = relationship(back_populates="memberships", viewonly=True)
 

@@ -103,6 +103,7 @@ def membership_granted(session: Session, event: PendingEvent) -> None:
             site_id=d.get("site_id"),
             role=d["role"],
             granted_at=event.occurred_at,
+            granted_via=d.get("granted_via"),
         )
     )
     session.flush()

@@ -60,7 +60,8 @@ def create_user(uow: UnitOfWork, cmd: NewUser) -> User:
 
 
 def grant_membership(
-    uow: UnitOfWork, *, user_id: int, study_id: int, role: str, site_id: int | None = None
+    uow: UnitOfWork, *, user_id: int, study_id: int, role: str, site_id: int | None = None,
+    granted_via: str | None = None,
 ) -> int:
     if role not in ROLES or not ROLES[role].study_scoped:
         raise ValidationError(f"{role!r} is not a study role.")
@@ -73,11 +74,15 @@ def grant_membership(
         if site is None or site.study_id != study_id:
             raise NotFound("There is no such site in this study.")
     membership_id = uow.allocate_id(Membership)
+    data: dict[str, object] = {"user_id": user_id, "study_id": study_id, "site_id": site_id,
+                               "role": role}
+    if granted_via is not None:
+        data["granted_via"] = granted_via
     uow.emit(
         "membership",
         membership_id,
         "membership.granted",
-        {"user_id": user_id, "study_id": study_id, "site_id": site_id, "role": role},
+        data,
         expected_version=0,
         study_id=study_id,
     )

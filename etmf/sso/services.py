@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from etmf.accounts.models import Membership, User
 from etmf.accounts.roles import ROLES
-from etmf.accounts.services import NewUser, create_user, grant_membership
+from etmf.accounts.services import NewUser, create_user, grant_membership, revoke_membership
 from etmf.audit.store import UnitOfWork
 from etmf.sso.config import ProviderConfig
 from etmf.sso.models import SsoIdentity
@@ -69,18 +69,22 @@ def sign_in(uow: UnitOfWork, config: ProviderConfig, identity: Identity) -> int:
     if user.locked_at is not None:
         refuse_sign_in(uow, config, identity, "This account is locked; ask an administrator "
                        "to unlock it.")
-    granted = apply_role_mapping(uow, config, user.id, identity.groups)
+    granted, revoked = apply_role_mapping(uow, config, user.id, identity.groups)
     uow.emit("user", user.id, "user.sso_login", {
         "email": user.email, "provider": config.name, "subject": identity.subject,
-        "auth_time": _iso(identity.auth_time), "roles_granted": granted})
+        "auth_time": _iso(identity.auth_time), "roles_granted": granted,
+        "roles_revoked": revoked})
     return user.id
 
 
 def apply_role_mapping(uow: UnitOfWork, config: ProviderConfig, user_id: int,
-                       groups: tuple[str, ...]) -> list[str]:
-    """Grant the study roles the person's groups map to, when not held already.
-    Returns what was granted, as "STUDY/role[/site]"."""
-    granted: list[str] = []
+                       groups: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Bring the study roles that come from this provider's groups in line with the groups
+    the person has now: grant what a group maps to and is not held, revoke what an earlier
+    group granted and no current group maps to. Roles an administrator granted are never
+    touched. Returns (granted, revoked), each as "STUDY/role[/site]"."""
+    via = f"sso:{config.name}"
+    wanted: dict[tuple[int, str, int | None], str] = {}
     for mapping in config.role_mapping:
         if mapping.group not in groups:
             continue
@@ -96,15 +100,34 @@ def apply_role_mapping(uow: UnitOfWork, config: ProviderConfig, user_id: int,
                 Site.study_id == study.id, Site.number == mapping.site))
             if site_id is None:
                 continue
-        held = uow.session.scalar(select(Membership.id).where(
-            Membership.user_id == user_id, Membership.study_id == study.id,
-            Membership.role == mapping.role, Membership.revoked_at.is_(None),
-            Membership.site_id.is_(None) if site_id is None else Membership.site_id == site_id))
-        if held is None:
-            grant_membership(uow, user_id=user_id, study_id=study.id, role=mapping.role,
-                             site_id=site_id)
-            granted.append("/".join(filter(None, (mapping.study, mapping.role, mapping.site))))
-    return granted
+        wanted[(study.id, mapping.role, site_id)] = "/".join(
+            filter(None, (mapping.study, mapping.role, mapping.site)))
+
+    current = uow.session.scalars(select(Membership).where(
+        Membership.user_id == user_id, Membership.revoked_at.is_(None))).all()
+    held = {(m.study_id, m.role, m.site_id) for m in current}
+    granted: list[str] = []
+    for key, label in wanted.items():
+        if key not in held:
+            study_id, role, site_id = key
+            grant_membership(uow, user_id=user_id, study_id=study_id, role=role,
+                             site_id=site_id, granted_via=via)
+            granted.append(label)
+    revoked: list[str] = []
+    for m in current:
+        if m.granted_via == via and (m.study_id, m.role, m.site_id) not in wanted:
+            revoke_membership(uow, m.id, reason=(
+                f"No group of the person at {config.label} grants this role any more "
+                "(checked at sign-in)."))
+            revoked.append(_label(uow, m))
+    return granted, revoked
+
+
+def _label(uow: UnitOfWork, m: Membership) -> str:
+    study = uow.session.get(Study, m.study_id)
+    site = uow.session.get(Site, m.site_id) if m.site_id is not None else None
+    return "/".join(filter(None, (study.protocol_number if study else str(m.study_id),
+                                  m.role, site.number if site else None)))
 
 
 def identity_of(uow_session, user_id: int, providers: dict[str, ProviderConfig]  # type: ignore[no-untyped-def]

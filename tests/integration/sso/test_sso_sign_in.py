@@ -29,6 +29,12 @@ def _events(svc, type_: str) -> list[dict]:  # type: ignore[no-untyped-def,type-
             select(Event).where(Event.type == type_).order_by(Event.seq))]
 
 
+def _current(svc, user_id: int) -> list[Membership]:  # type: ignore[no-untyped-def]
+    with svc.db.read_session() as s:
+        return list(s.scalars(select(Membership).where(Membership.user_id == user_id,
+                                                       Membership.revoked_at.is_(None))))
+
+
 def _user(svc, email: str) -> User | None:  # type: ignore[no-untyped-def]
     with svc.db.read_session() as s:
         return s.scalar(select(User).where(User.email == email))
@@ -167,3 +173,63 @@ def test_sign_out_ends_the_local_and_the_provider_session(client, svc, world, id
     assert query["id_token_hint"][0].count(".") == 2
     assert client.get("/").status_code == 302  # the local session is over
     assert _events(svc, "user.logout")
+
+
+@pytest.mark.req("FR-SSO-2")
+def test_role_from_a_group_is_revoked_when_the_group_goes_away(client, svc, world, idp):
+    """The provider's groups claim is the source of truth for the roles it granted: at the
+    next sign-in without the group, that role is revoked (audited, with a reason); a role an
+    administrator granted to the same person stays."""
+    from etmf.accounts.services import grant_membership
+    from etmf.sso.config import load_providers
+    from etmf.sso.provider import Identity
+    from etmf.sso.services import sign_in
+
+    assert sso_sign_in(client, idp, "ivy").status_code == 302
+    user = _user(svc, "ivy@hospital.example")
+    assert user is not None
+    with world.uow() as uow:  # an administrator adds a role by hand
+        manual = grant_membership(uow, user_id=user.id, study_id=world.study_id,
+                                  role="qc_reviewer")
+        uow.commit()
+
+    (config,) = load_providers(idp.providers_file)
+    person = idp.user("ivy")
+    without_group = Identity(provider=config.name, subject=str(person["sub"]),
+                             email=str(person["email"]), name=str(person["name"]),
+                             groups=(), auth_time=None)
+    with world.uow("Ivy at sign-in") as uow:
+        assert sign_in(uow, config, without_group) == user.id
+        uow.commit()
+
+    with svc.db.read_session() as s:
+        roles = {(m.role, m.revoked_at is None, m.granted_via) for m in s.scalars(
+            select(Membership).where(Membership.user_id == user.id))}
+    assert roles == {("investigator", False, "sso:test"), ("qc_reviewer", True, None)}
+    assert manual in {m.id for m in _current(svc, user.id)}
+    last = _events(svc, "user.sso_login")[-1]
+    assert last["roles_granted"] == []
+    assert last["roles_revoked"] == ["TST-001/investigator/101"]
+    (revoked,) = _events(svc, "membership.revoked")
+    assert revoked["role"] == "investigator" and revoked["site_id"] == world.site_ids["101"]
+    with svc.db.read_session() as s:
+        event = s.scalars(select(Event).where(Event.type == "membership.revoked")).one()
+        assert "no group of the person at hospital login" in (event.reason or "").lower()
+
+    # The group comes back: the role is granted again, not the revoked row revived.
+    with world.uow("Ivy at sign-in") as uow:
+        sign_in(uow, config, Identity(provider=config.name, subject=str(person["sub"]),
+                                      email=str(person["email"]), name=str(person["name"]),
+                                      groups=("etmf:TST-001:investigator",), auth_time=None))
+        uow.commit()
+    assert _events(svc, "user.sso_login")[-1]["roles_granted"] == ["TST-001/investigator/101"]
+    assert sorted(m.role for m in _current(svc, user.id)) == ["investigator", "qc_reviewer"]
+
+    admin = world.user("admin")
+    admin_client = client.application.test_client()
+    token = csrf_from(admin_client.get("/login").get_data(as_text=True))
+    assert admin_client.post("/login", data={"email": admin.email, "password": PASSWORD,
+                                             "csrf_token": token}).status_code == 302
+    page = admin_client.get(f"/admin/users/{user.id}")
+    assert page.status_code == 200
+    assert "from the test identity provider" in page.get_data(as_text=True)
