@@ -1,5 +1,7 @@
-"""Demo oversight records: a 6-week visit rule, a recorded routine visit of site 101 with
-findings and an action item, two deviations, and a fatal SAE on its 7-day clock."""
+"""Demo oversight records: a visit rule (every 6 weeks or after 4 new subjects, reports due
+7 days after the visit), a recorded routine visit of site 101 with findings and an action
+item (its report and the item overdue), two deviations, a fatal SAE on its 7-day clock, and
+today's key-risk-indicator snapshot (the first point of the trend)."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def extend_demo(app: Flask, ctx: DemoContext) -> None:
         return result
 
     ctx.progress("Monitoring visits, deviations and SAEs")
-    run(manager, mon.set_rule, ctx.study_id, 6)
+    run(manager, mon.set_rule, ctx.study_id, 6, 4, 7)
     site = ctx.site_ids["101"]
     visit = run(monitor, mon.plan_visit, site_id=site, kind="routine", mode="on_site",
                 planned_on=today - timedelta(days=10), cra_user_id=monitor.user_id)
@@ -56,3 +58,6 @@ def extend_demo(app: Flask, ctx: DemoContext) -> None:
     run(manager, safety.report_sae, safety.NewSae(
         site_id=ctx.site_ids["102"], term="Sudden cardiac death", seriousness="Results in death",
         awareness_on=today - timedelta(days=2), fatal=True))
+    from ctms.risk.trend import take_snapshots
+
+    take_snapshots(svc)

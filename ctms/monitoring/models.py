@@ -11,12 +11,17 @@ from etmf.db import Base
 
 
 class MonitoringRule(Base):
-    """How often each site is visited: a visit is due N weeks after the last one."""
+    """When each site is visited: N weeks after the last visit and/or once N new subjects
+    were screened since it (whichever comes first), and how many days the CRA has to file
+    the visit report."""
 
     __tablename__ = "ctms_monitoring_rules"
 
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), primary_key=True)
-    interval_weeks: Mapped[int] = mapped_column(Integer)
+    interval_weeks: Mapped[int | None] = mapped_column(Integer)
+    every_subjects: Mapped[int | None] = mapped_column(Integer)
+    #: Days after the visit by which its report is due in the TMF (None: the default).
+    report_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class MonitoringVisit(Base):
@@ -38,6 +43,8 @@ class MonitoringVisit(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     report_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
     signature_request_id: Mapped[int | None] = mapped_column(Integer)
+    letter_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    letter_request_id: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -19,9 +19,12 @@ def rule_set(session: Session, event: PendingEvent) -> None:
     d = event.data
     rule = session.get(MonitoringRule, d["study_id"])
     if rule is None:
-        session.add(MonitoringRule(study_id=d["study_id"], interval_weeks=d["interval_weeks"]))
-    else:
-        rule.interval_weeks = int(d["interval_weeks"])  # type: ignore[arg-type]
+        rule = MonitoringRule(study_id=d["study_id"])
+        session.add(rule)
+    rule.interval_weeks = d["interval_weeks"]  # type: ignore[assignment]
+    # Rules set before the subject count and report target existed have neither key.
+    rule.every_subjects = d.get("every_subjects")  # type: ignore[assignment]
+    rule.report_days = d.get("report_days")  # type: ignore[assignment]
 
 
 def _visit(session: Session, event: PendingEvent) -> MonitoringVisit:
@@ -72,3 +75,15 @@ def report_filed(session: Session, event: PendingEvent) -> None:
     visit.status = "reported"
     visit.report_document_id = event.data["document_id"]  # type: ignore[assignment]
     visit.signature_request_id = event.data["signature_request_id"]  # type: ignore[assignment]
+
+
+@projection("monitoring.letter_filed")
+def letter_filed(session: Session, event: PendingEvent) -> None:
+    visit = _visit(session, event)
+    visit.letter_document_id = event.data["document_id"]  # type: ignore[assignment]
+    visit.letter_request_id = event.data["signature_request_id"]  # type: ignore[assignment]
+
+
+@projection("monitoring.reminder_sent")
+def reminder_sent(session: Session, event: PendingEvent) -> None:
+    """Nothing to project: the event itself is the record that the reminder went out."""

@@ -4,8 +4,14 @@ A visit is planned (type, mode, date, CRA), then recorded once (attendees, subje
 documents reviewed, findings with category and severity, action items with owner and due
 date). Its report is a PDF generated from the record, filed at the Monitoring Visit Report
 artifact (05.04.03) of the site, sent to QC and put to a sequential signature request: the
-CRA signs as author, then the study manager as reviewer. The next visit of a site is due
-``interval_weeks`` after its last recorded visit (or after activation, before any visit).
+CRA signs as author, then the study manager as reviewer. The follow-up letter to the site
+(findings, action items with owners and due dates) is generated likewise, signed by the CRA
+and filed at Monitoring Visit Follow-up Documentation (05.04.12).
+
+The next visit of a site is due ``interval_weeks`` after its last recorded visit (or after
+activation, before any visit), or on the day the ``every_subjects``-th new subject since that
+visit was screened, whichever comes first. A recorded visit's report is overdue when it is
+not filed ``report_days`` after the visit.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ctms.monitoring.models import ActionItem, Finding, MonitoringRule, MonitoringVisit
+from ctms.subjects.models import Subject
 from etmf.accounts.access import Access
 from etmf.accounts.models import User
 from etmf.accounts.roles import Permission
@@ -39,6 +46,10 @@ CATEGORIES = {"consent": "Informed consent", "eligibility": "Eligibility",
               "other": "Other"}
 #: TMF Reference Model 3.3.1: Monitoring Visit Report (zone 05, 05.04.03).
 REPORT_ARTIFACT = "107"
+#: TMF Reference Model 3.3.1: Monitoring Visit Follow-up Documentation (zone 05, 05.04.12).
+LETTER_ARTIFACT = "241"
+#: Days after the visit by which its report is due, when the study sets none.
+REPORT_DAYS = 14
 
 
 def _text(value: str | None, limit: int, what: str, *, required: bool = False) -> str | None:
@@ -50,13 +61,26 @@ def _text(value: str | None, limit: int, what: str, *, required: bool = False) -
     return text or None
 
 
-def set_rule(uow: UnitOfWork, access: Access, study_id: int, interval_weeks: int) -> None:
-    """Each site of the study is due a visit every ``interval_weeks`` weeks."""
+def set_rule(uow: UnitOfWork, access: Access, study_id: int, interval_weeks: int | None,
+             every_subjects: int | None = None, report_days: int | None = None) -> None:
+    """Each site of the study is due a visit every ``interval_weeks`` weeks after its last
+    one, or once ``every_subjects`` new subjects were screened since it, whichever comes
+    first (either may be None, not both); its report is due ``report_days`` after the visit
+    (None: :data:`REPORT_DAYS`)."""
     access.require(Permission.MANAGE_STUDY, study_id)
-    if not 1 <= interval_weeks <= 104:
+    if interval_weeks is None and every_subjects is None:
+        raise ValidationError("Give the visit interval in weeks, the number of new subjects, "
+                              "or both.")
+    if interval_weeks is not None and not 1 <= interval_weeks <= 104:
         raise ValidationError("The visit interval must be 1 to 104 weeks.")
+    if every_subjects is not None and not 1 <= every_subjects <= 1000:
+        raise ValidationError("The number of new subjects must be 1 to 1000.")
+    if report_days is not None and not 1 <= report_days <= 90:
+        raise ValidationError("The report target must be 1 to 90 days after the visit.")
     uow.emit("monitoring_rule", study_id, "monitoring.rule_set",
-             {"study_id": study_id, "interval_weeks": interval_weeks}, study_id=study_id)
+             {"study_id": study_id, "interval_weeks": interval_weeks,
+              "every_subjects": every_subjects, "report_days": report_days},
+             study_id=study_id)
 
 
 def rule_of(session: Session, study_id: int) -> MonitoringRule | None:
@@ -221,6 +245,47 @@ def file_report(uow: UnitOfWork, access: Access, visit_id: int, *, file: docs.St
     return doc_id
 
 
+def letter_pdf(session: Session, visit: MonitoringVisit, generated_by: str) -> bytes:
+    """The follow-up letter to the site, rendered from the recorded visit."""
+    from ctms.monitoring.letter import render
+
+    site = session.get(Site, visit.site_id)
+    assert site is not None
+    return render(visit, site, findings_of(session, visit.id),
+                  action_items_of(session, visit.id), generated_by)
+
+
+def file_letter(uow: UnitOfWork, access: Access, visit_id: int, *, file: docs.StoredFile,
+                link: Callable[[int], str], notify: Callable[[Mail], None]) -> int:
+    """File the generated follow-up letter at the site's Monitoring Visit Follow-up
+    Documentation artifact (05.04.12), send it to QC and ask the CRA to sign it as its
+    author; returns the document. One letter per visit, once the visit is recorded."""
+    visit = load_visit(uow.session, access, visit_id, Permission.RECORD_MONITORING)
+    if visit.status == "planned":
+        raise InvalidTransition("Record the visit before writing its follow-up letter.")
+    if visit.letter_document_id is not None:
+        raise InvalidTransition("The follow-up letter of this visit is already filed.")
+    if access.user_id != visit.cra_user_id:
+        raise InvalidTransition(f"The follow-up letter is signed by the visit's CRA, "
+                                f"{visit.cra_name}.")
+    assert visit.visited_on is not None
+    site = uow.session.get(Site, visit.site_id)
+    assert site is not None
+    doc_id = docs.file_document(uow, access, docs.FileDocument(
+        study_id=visit.study_id, artifact=LETTER_ARTIFACT, level="site", site_id=site.id,
+        title=f"Monitoring visit follow-up letter, site {site.number}, "
+              f"{KINDS[visit.kind].lower()} visit {visit.visited_on.isoformat()}",
+        file=file, document_date=visit.visited_on))
+    docs.transition(uow, access, doc_id, Action.SUBMIT_QC, expected_version=1)
+    request_id = workflow.request_signatures(uow, access, workflow.NewSignatureRequest(
+        document_id=doc_id, ordering="sequential",
+        signers=(workflow.SignerSpec(visit.cra_user_id, "author"),)), link, notify)
+    uow.emit("monitoring_visit", visit.id, "monitoring.letter_filed",
+             {"document_id": doc_id, "signature_request_id": request_id},
+             expected_version=visit.version, study_id=visit.study_id)
+    return doc_id
+
+
 def visits(session: Session, study_id: int, site_ids: frozenset[int] | None = None
            ) -> list[MonitoringVisit]:
     q = select(MonitoringVisit).where(MonitoringVisit.study_id == study_id)
@@ -230,15 +295,84 @@ def visits(session: Session, study_id: int, site_ids: frozenset[int] | None = No
                                            MonitoringVisit.id.desc())))
 
 
-def next_visit_due(session: Session, site: Site) -> date | None:
-    """When the site's next visit is due under the study's rule (None: no rule, no start)."""
+@dataclass(frozen=True)
+class VisitDue:
+    """When a site's next visit is due, and which rule makes it due then."""
+
+    on: date | None
+    reason: str
+
+
+def visit_due(session: Session, site: Site) -> VisitDue:
+    """The site's next visit under the study's rule: ``interval_weeks`` after the last
+    recorded visit (or activation), or the day the ``every_subjects``-th subject was
+    screened since that visit, whichever comes first."""
     rule = rule_of(session, site.study_id)
     if rule is None:
-        return None
+        return VisitDue(None, "no visit rule")
     last = session.scalar(select(func.max(MonitoringVisit.visited_on)).where(
         MonitoringVisit.site_id == site.id, MonitoringVisit.visited_on.is_not(None)))
     start = last or site.activated_on
-    return start + timedelta(weeks=rule.interval_weeks) if start else None
+    candidates: list[tuple[date, str]] = []
+    if rule.interval_weeks and start:
+        candidates.append((start + timedelta(weeks=rule.interval_weeks),
+                           f"{rule.interval_weeks} weeks after "
+                           + ("the last visit" if last else "activation")))
+    if rule.every_subjects:
+        q = select(Subject.screened_on).where(Subject.site_id == site.id)
+        if last is not None:
+            q = q.where(Subject.screened_on > last)
+        screened = list(session.scalars(q.order_by(Subject.screened_on).limit(
+            rule.every_subjects)))
+        if len(screened) == rule.every_subjects:
+            candidates.append((screened[-1], f"{rule.every_subjects} new subject(s) screened "
+                               + ("since the last visit" if last else "at the site")))
+    if not candidates:
+        return VisitDue(None, "no start date" if rule.interval_weeks else
+                        f"fewer than {rule.every_subjects} new subject(s) since "
+                        + ("the last visit" if last else "activation"))
+    on, reason = min(candidates)
+    return VisitDue(on, reason)
+
+
+def next_visit_due(session: Session, site: Site) -> date | None:
+    """When the site's next visit is due under the study's rule (None: no rule, no start)."""
+    return visit_due(session, site).on
+
+
+def report_due(session: Session, visit: MonitoringVisit) -> date | None:
+    """The day the visit's report should be filed by (None before the visit is recorded)."""
+    if visit.visited_on is None:
+        return None
+    rule = rule_of(session, visit.study_id)
+    days = rule.report_days if rule is not None and rule.report_days else REPORT_DAYS
+    return visit.visited_on + timedelta(days=days)
+
+
+def overdue_reports(session: Session, study_id: int, today: date,
+                    site_ids: frozenset[int] | None = None
+                    ) -> list[tuple[MonitoringVisit, date]]:
+    """Visits done whose report is not filed by the study's target day, with that day."""
+    q = select(MonitoringVisit).where(MonitoringVisit.study_id == study_id,
+                                      MonitoringVisit.status == "recorded")
+    if site_ids is not None:
+        q = q.where(MonitoringVisit.site_id.in_(list(site_ids)))
+    out = []
+    for visit in session.scalars(q.order_by(MonitoringVisit.visited_on, MonitoringVisit.id)):
+        due = report_due(session, visit)
+        if due is not None and due < today:
+            out.append((visit, due))
+    return out
+
+
+def overdue_items(session: Session, study_id: int, today: date,
+                  site_ids: frozenset[int] | None = None) -> list[ActionItem]:
+    """Open action items past their due date, oldest first."""
+    q = select(ActionItem).where(ActionItem.study_id == study_id, ActionItem.status == "open",
+                                 ActionItem.due_on < today)
+    if site_ids is not None:
+        q = q.where(ActionItem.site_id.in_(list(site_ids)))
+    return list(session.scalars(q.order_by(ActionItem.due_on, ActionItem.id)))
 
 
 def overdue_action_items(session: Session, site_id: int, today: date) -> list[ActionItem]:

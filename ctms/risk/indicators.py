@@ -34,6 +34,8 @@ INDICATORS: tuple[Indicator, ...] = (
               Decimal("3")),
     Indicator("documents", "Missing or expired essential documents", "documents", True,
               Decimal("1"), Decimal("2")),
+    Indicator("data_entry_lag", "Data-entry lag", "days (mean)", True, Decimal("7"),
+              Decimal("14")),
     Indicator("monitoring", "Monitoring visit overdue", "days", True, Decimal("1"),
               Decimal("14")),
 )

@@ -1,10 +1,12 @@
-"""KRI threshold events → the study's thresholds."""
+"""KRI events → the study's thresholds and the daily snapshots of the trend."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy.orm import Session
 
-from ctms.risk.models import KriThreshold
+from ctms.risk.models import KriSnapshot, KriThreshold
 from etmf.audit.store import PendingEvent, projection
 
 
@@ -22,3 +24,14 @@ def threshold_set(session: Session, event: PendingEvent) -> None:
 @projection("risk.red_notified", "risk.red_cleared")
 def red_notice(session: Session, event: PendingEvent) -> None:
     """Nothing to project: the events themselves record who was told, and when."""
+
+
+@projection("risk.snapshot_taken")
+def snapshot_taken(session: Session, event: PendingEvent) -> None:
+    d = event.data
+    taken_on = date.fromisoformat(str(d["taken_on"]))
+    for site in d["sites"]:  # type: ignore[union-attr]
+        for code, (value, level) in site["values"].items():  # type: ignore[index,union-attr]
+            session.add(KriSnapshot(study_id=d["study_id"], site_id=site["site_id"],  # type: ignore[index]
+                                    indicator=code, taken_on=taken_on, value=value,
+                                    level=level))

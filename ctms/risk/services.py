@@ -3,14 +3,17 @@
 Each cell has its value, its colour against the study's thresholds (or the defaults) and
 what lies behind it, so that the page can link every cell to its records. The deviation rate
 is the site's deviations per subject screened divided by the same rate over the study:
-2.00 means twice the study's rate.
+2.00 means twice the study's rate. The data-entry lag is the mean number of days from a
+subject visit to the EDC import that brought it in (visits completed from the EDC whose
+import fell in the last :data:`LAG_WINDOW_DAYS` days).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,14 +28,17 @@ from ctms.safety.models import SeriousAdverseEvent
 from ctms.safety.services import is_late
 from ctms.sites.models import SitePlan
 from ctms.sites.services import default_gap_finder
-from ctms.subjects.models import Subject
+from ctms.subjects.models import Subject, Visit
 from etmf.accounts.access import Access
 from etmf.accounts.roles import Permission
+from etmf.audit.models import Event
 from etmf.audit.store import UnitOfWork
 from etmf.errors import ValidationError
 from etmf.studies.models import Site
 
 GapFinder = Callable[[Session, int, date], Sequence[Any]]
+#: The data-entry lag counts the EDC imports of this many days before today.
+LAG_WINDOW_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,44 @@ def set_threshold(uow: UnitOfWork, access: Access, study_id: int, indicator: str
              study_id=study_id)
 
 
+@dataclass(frozen=True)
+class EntryLag:
+    """One subject visit entered from the EDC: when it happened and when it was imported."""
+
+    site_id: int
+    subject_id: int
+    code: str
+    visit_on: date
+    entered_on: date
+
+    @property
+    def days(self) -> int:
+        return max(0, (self.entered_on - self.visit_on).days)
+
+
+def entry_lags(session: Session, study_id: int, today: date) -> list[EntryLag]:
+    """Subject visits completed by an EDC import in the window ending today, per visit.
+
+    The import date is the time of the ``visit.completed`` event that the import made
+    (``source`` "edc"): the event log is where that fact lives."""
+    since = today - timedelta(days=LAG_WINDOW_DAYS)
+    rows = session.execute(select(Event.payload, Event.occurred_at).where(
+        Event.study_id == study_id, Event.type == "visit.completed",
+        Event.payload.contains('"source":"edc"')).order_by(Event.seq)).all()
+    found: dict[int, date] = {}
+    for payload, at in rows:
+        data = json.loads(payload)
+        entered = at.date()
+        if data.get("source") == "edc" and since < entered <= today:
+            found[int(data["visit_id"])] = entered
+    if not found:
+        return []
+    visits = session.scalars(select(Visit).where(Visit.id.in_(list(found))))
+    return sorted((EntryLag(v.site_id, v.subject_id, v.code, v.completed_on, found[v.id])
+                   for v in visits if v.completed_on is not None),
+                  key=lambda e: (e.site_id, e.visit_on, e.subject_id))
+
+
 def heat_map(session: Session, study_id: int, today: date,
              site_ids: frozenset[int] | None = None,
              gap_finder: GapFinder | None = None) -> list[SiteRow]:
@@ -106,6 +150,10 @@ def heat_map(session: Session, study_id: int, today: date,
     for sae in session.scalars(select(SeriousAdverseEvent).where(
             SeriousAdverseEvent.study_id == study_id)):
         saes.setdefault(sae.site_id, []).append(sae)
+
+    lags: dict[int, list[EntryLag]] = {}
+    for lag in entry_lags(session, study_id, today):
+        lags.setdefault(lag.site_id, []).append(lag)
 
     rows = []
     for site in sites:
@@ -135,6 +183,16 @@ def heat_map(session: Session, study_id: int, today: date,
         gaps = list(finder(session, site.id, today)) if finder else []
         values["documents"] = (Decimal(len(gaps)), "; ".join(
             f"{g.artifact_name}: {g.problem}" for g in gaps) or "none missing or expired")
+        entered = lags.get(site.id, [])
+        if entered:
+            mean = (Decimal(sum(e.days for e in entered)) / len(entered)).quantize(
+                Decimal("0.1"))
+            values["data_entry_lag"] = (mean, f"{len(entered)} visit(s) entered from the EDC "
+                                              f"in {LAG_WINDOW_DAYS} days, longest "
+                                              f"{max(e.days for e in entered)} days")
+        else:
+            values["data_entry_lag"] = (None, f"no visits entered from the EDC in "
+                                              f"{LAG_WINDOW_DAYS} days")
         due = next_visit_due(session, site)
         late_days = max(0, (today - due).days) if due else None
         values["monitoring"] = (Decimal(late_days) if late_days is not None else None,

@@ -12,3 +12,10 @@ def daily_red_sites(ctx: JobContext) -> None:
     from ctms.risk.alerts import notify_red_sites
 
     notify_red_sites(ctx.svc, progress=ctx.progress)
+
+
+@periodic("risk.snapshot", every=timedelta(days=1), title="Key risk indicator snapshot")
+def daily_snapshot(ctx: JobContext) -> None:
+    from ctms.risk.trend import take_snapshots
+
+    take_snapshots(ctx.svc, progress=ctx.progress)

@@ -1,5 +1,6 @@
-"""Monitoring JSON API under /api/v1: visits, deviations (list and log), SAEs with their
-clock state, and the key-risk-indicator heat map."""
+"""Monitoring JSON API under /api/v1: visits, what is overdue (next visit per site, visit
+reports, action items), deviations (list and log), SAEs with their clock state, and the
+key-risk-indicator heat map and trend."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ _list("MonitoringVisitList", "visits", {"type": "object", "properties": {
     "id": {"type": "integer"}, "site_id": {"type": "integer"}, "kind": {"type": "string"},
     "mode": {"type": "string"}, "planned_on": _DATE, "visited_on": _DATE,
     "cra": {"type": "string"}, "status": {"type": "string"},
-    "report_document_id": {"type": "integer", "nullable": True}}})
+    "report_document_id": {"type": "integer", "nullable": True}, "report_due": _DATE,
+    "letter_document_id": {"type": "integer", "nullable": True}}})
 register_path("/studies/{study_id}/monitoring/visits", "get", {
     "summary": "Monitoring visits of the sites the user may see",
     "operationId": "monitoringVisits", "parameters": _STUDY,
@@ -64,11 +66,60 @@ register_path("/studies/{study_id}/monitoring/visits", "get", {
 @bp.get("/studies/<int:study_id>/monitoring/visits")
 @api_auth
 def visits(study_id: int):  # type: ignore[no-untyped-def]
-    rows = mon.visits(db_session(), study_id, _scope(study_id))
+    session = db_session()
+    rows = mon.visits(session, study_id, _scope(study_id))
     return jsonify({"visits": [{
         "id": v.id, "site_id": v.site_id, "kind": v.kind, "mode": v.mode,
         "planned_on": _iso(v.planned_on), "visited_on": _iso(v.visited_on), "cra": v.cra_name,
-        "status": v.status, "report_document_id": v.report_document_id} for v in rows]})
+        "status": v.status, "report_document_id": v.report_document_id,
+        "report_due": _iso(mon.report_due(session, v)),
+        "letter_document_id": v.letter_document_id} for v in rows]})
+
+
+register_schema("MonitoringOverdue", {"type": "object", "required": [
+    "on", "sites", "reports", "action_items"], "properties": {
+    "on": {"type": "string", "format": "date"},
+    "sites": {"type": "array", "items": {"type": "object", "properties": {
+        "site_id": {"type": "integer"}, "number": {"type": "string"},
+        "next_visit_due": _DATE, "because": {"type": "string"}}}},
+    "reports": {"type": "array", "items": {"type": "object", "properties": {
+        "visit_id": {"type": "integer"}, "site_id": {"type": "integer"},
+        "visited_on": _DATE, "report_due": _DATE, "days_overdue": {"type": "integer"}}}},
+    "action_items": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "visit_id": {"type": "integer"},
+        "site_id": {"type": "integer"}, "description": {"type": "string"},
+        "owner": {"type": "string"}, "due_on": _DATE,
+        "days_overdue": {"type": "integer"}}}}}})
+register_path("/studies/{study_id}/monitoring/overdue", "get", {
+    "summary": "Next visit due per site, overdue visit reports and overdue action items",
+    "operationId": "monitoringOverdue", "parameters": _STUDY,
+    "responses": _ok("MonitoringOverdue", "What needs attention")})
+
+
+@bp.get("/studies/<int:study_id>/monitoring/overdue")
+@api_auth
+def overdue(study_id: int):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from etmf.studies.models import Site
+
+    scope = _scope(study_id)
+    session = db_session()
+    today = services().clock.now().date()
+    sites = [s for s in session.scalars(select(Site).where(Site.study_id == study_id)
+                                        .order_by(Site.number))
+             if scope is None or s.id in scope]
+    dues = {s.id: mon.visit_due(session, s) for s in sites}
+    return jsonify({"on": today.isoformat(), "sites": [{
+        "site_id": s.id, "number": s.number, "next_visit_due": _iso(dues[s.id].on),
+        "because": dues[s.id].reason} for s in sites],
+        "reports": [{"visit_id": v.id, "site_id": v.site_id, "visited_on": _iso(v.visited_on),
+                     "report_due": _iso(d), "days_overdue": (today - d).days}
+                    for v, d in mon.overdue_reports(session, study_id, today, scope)],
+        "action_items": [{"id": a.id, "visit_id": a.visit_id, "site_id": a.site_id,
+                          "description": a.description, "owner": a.owner,
+                          "due_on": _iso(a.due_on), "days_overdue": (today - a.due_on).days}
+                         for a in mon.overdue_items(session, study_id, today, scope)]})
 
 
 _DEVIATION = {"type": "object", "properties": {
@@ -203,3 +254,39 @@ def risk(study_id: int):  # type: ignore[no-untyped-def]
                      else str(r.cells[i.code].value),
                      "level": r.cells[i.code].level, "detail": r.cells[i.code].detail}
             for i in INDICATORS}} for r in rows]})
+
+
+register_schema("RiskTrend", {"type": "object", "required": ["indicator", "days", "sites"],
+                              "properties": {
+    "indicator": {"type": "string"}, "unit": {"type": "string"},
+    "days": {"type": "array", "items": {"type": "string", "format": "date"}},
+    "sites": {"type": "array", "items": {"type": "object", "properties": {
+        "site_id": {"type": "integer"}, "number": {"type": "string"},
+        "values": {"type": "array", "items": {"type": "string", "nullable": True}}}}}}})
+register_path("/studies/{study_id}/risk/trend", "get", {
+    "summary": "Daily snapshots of one indicator (or the count of red indicators) per site",
+    "operationId": "riskTrend", "parameters": _STUDY + [
+        {"name": "indicator", "in": "query", "required": False, "schema": {
+            "type": "string", "enum": ["red_count"] + [i.code for i in INDICATORS]}},
+        {"name": "days", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 366}}],
+    "responses": _ok("RiskTrend", "One value per site and day (null: no snapshot or data)")})
+
+
+@bp.get("/studies/<int:study_id>/risk/trend")
+@api_auth
+def risk_trend(study_id: int):  # type: ignore[no-untyped-def]
+    from ctms.risk.trend import RED_COUNT, trend
+
+    scope = _scope(study_id)
+    current_access().require(Permission.VIEW_RISK, study_id)
+    days = request.args.get("days", 30, type=int)
+    if not 1 <= days <= 366:
+        raise ValidationError("days must be 1 to 366.")
+    t = trend(db_session(), study_id, services().clock.now().date(),
+              indicator=request.args.get("indicator", RED_COUNT), days=days, site_ids=scope)
+    return jsonify({"indicator": t.indicator, "unit": t.unit,
+                    "days": [d.isoformat() for d in t.days],
+                    "sites": [{"site_id": x.site.id, "number": x.site.number,
+                               "values": [None if v is None else str(v) for v in x.values]}
+                              for x in t.series]})

@@ -132,7 +132,9 @@ def visits(study_id: int):  # type: ignore[no-untyped-def]
     return render_template(
         "monitoring/visits.html", study=study, sites=sites, picked=picked, by_id=by_id,
         visits=mon.visits(session, study_id, site_ids), items=items, today=today,
-        due={s.id: mon.next_visit_due(session, s) for s in sites},
+        due={s.id: mon.visit_due(session, s) for s in sites},
+        late_reports=mon.overdue_reports(session, study_id, today, site_ids),
+        report_days=mon.REPORT_DAYS,
         rule=mon.rule_of(session, study_id), kinds=mon.KINDS, modes=mon.MODES,
         cras=_people(study_id, None, ("cra", "monitor")),
         can_record=access.can(Permission.RECORD_MONITORING, study_id),
@@ -152,18 +154,63 @@ def visit(study_id: int, visit_id: int):  # type: ignore[no-untyped-def]
         "monitoring/visit.html", study=study, visit=v, site=session.get(Site, v.site_id),
         findings=mon.findings_of(session, v.id), items=mon.action_items_of(session, v.id),
         kinds=mon.KINDS, modes=mon.MODES, categories=mon.CATEGORIES,
-        severities=mon.SEVERITIES, today=_today(),
+        severities=mon.SEVERITIES, today=_today(), report_due=mon.report_due(session, v),
         managers=_people(study_id, v.site_id, ("study_manager",)),
         can_record=access.can(Permission.RECORD_MONITORING, study_id, v.site_id))
+
+
+@bp.get("/studies/<int:study_id>/monitoring/sites/<int:site_id>")
+@auth_required("session")
+def site_page(study_id: int, site_id: int):  # type: ignore[no-untyped-def]
+    """One site's oversight: next visit due and why, overdue reports and action items,
+    its visits, its key risk indicators and the EDC entries behind the data-entry lag."""
+    from ctms.risk.services import entry_lags, heat_map
+
+    study = load_study(study_id)
+    session = db_session()
+    access = current_access()
+    site = next((s for s in _visible_sites(study_id) if s.id == site_id), None)
+    if site is None:
+        abort(404)
+    today = _today()
+    only = frozenset([site.id])
+    kri = (heat_map(session, study_id, today, only)
+           if access.can(Permission.VIEW_RISK, study_id) else [])
+    return render_template(
+        "monitoring/site.html", study=study, site=site, today=today,
+        due=mon.visit_due(session, site), visits=mon.visits(session, study_id, only),
+        late_reports=mon.overdue_reports(session, study_id, today, only),
+        items=list(session.scalars(select(ActionItem).where(
+            ActionItem.site_id == site.id, ActionItem.status == "open")
+            .order_by(ActionItem.due_on))),
+        kri=kri[0] if kri else None, lags=[e for e in entry_lags(session, study_id, today)
+                                          if e.site_id == site.id],
+        subjects={s.id: s.number for s in session.scalars(
+            select(Subject).where(Subject.site_id == site.id))},
+        kinds=mon.KINDS, modes=mon.MODES)
 
 
 @bp.post("/studies/<int:study_id>/monitoring/rule")
 @auth_required("session")
 @_form(_visits_page, Permission.MANAGE_STUDY)
 def set_rule(uow, study_id: int) -> str:  # type: ignore[no-untyped-def]
-    weeks = _int("interval_weeks", "The interval")
-    mon.set_rule(uow, current_access(), study_id, weeks)
-    return f"Each site is now due a monitoring visit every {weeks} weeks."
+    weeks = _optional_int("interval_weeks", "The interval")
+    subjects = _optional_int("every_subjects", "The number of new subjects")
+    report_days = _optional_int("report_days", "The report target")
+    mon.set_rule(uow, current_access(), study_id, weeks, subjects, report_days)
+    rules = ([f"every {weeks} weeks"] if weeks else []) + (
+        [f"after {subjects} new subject(s)"] if subjects else [])
+    return (f"Each site is now due a monitoring visit {' or '.join(rules)}"
+            + (", whichever comes first." if len(rules) == 2 else "."))
+
+
+def _optional_int(name: str, label: str) -> int | None:
+    value = request.form.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 9:
+        raise ValidationError(f"{label} must be a whole number.")
+    return int(value)
 
 
 @bp.post("/studies/<int:study_id>/monitoring/visits")
@@ -242,6 +289,37 @@ def report(study_id: int, visit_id: int):  # type: ignore[no-untyped-def]
         flash(refused.message, "error")
         return redirect(back)
     flash("The report is filed in the TMF and waits for your signature, then the manager's.",
+          "success")
+    return redirect(url_for("documents.detail", document_id=doc_id))
+
+
+@bp.post("/studies/<int:study_id>/monitoring/visits/<int:visit_id>/letter")
+@auth_required("session")
+def letter(study_id: int, visit_id: int):  # type: ignore[no-untyped-def]
+    access = current_access()
+    access.require(Permission.RECORD_MONITORING, study_id)
+    svc = services()
+    back = _visit_page(study_id, visit_id)
+    try:
+        v = mon.load_visit(db_session(), access, visit_id, Permission.RECORD_MONITORING)
+        if v.study_id != study_id:
+            raise NotFound("There is no such monitoring visit.")
+        if v.status == "planned" or v.letter_document_id is not None:
+            raise InvalidTransition("Record the visit first; the letter is generated once.")
+        pdf = mon.letter_pdf(db_session(), v, access.name)
+        ref = svc.blobs.put(io.BytesIO(pdf))
+        stored = StoredFile(sha256=ref.sha256, size=ref.size, mime="application/pdf",
+                            filename=f"monitoring-visit-{v.id}-follow-up-letter.pdf")
+        with command() as uow:
+            doc_id = mon.file_letter(
+                uow, access, visit_id, file=stored,
+                link=lambda rid: request_link(svc.settings.server_name_for_mail, rid),
+                notify=svc.mailer.send)
+            uow.commit()
+    except _SHOWN as refused:
+        flash(refused.message, "error")
+        return redirect(back)
+    flash("The follow-up letter is filed in the TMF (05.04.12) and waits for your signature.",
           "success")
     return redirect(url_for("documents.detail", document_id=doc_id))
 

@@ -1,5 +1,6 @@
 """The risk dashboard: a site × key-risk-indicator heat map, each cell linked to its records,
-and the study's thresholds."""
+the trend of the daily snapshots (an SVG chart with its figures in a table), and the study's
+thresholds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_security import auth_required
 
 from ctms.risk import services as risk
+from ctms.risk.charts import trend_chart
 from ctms.risk.indicators import INDICATORS, LEVEL_LABELS
+from ctms.risk.trend import RED_COUNT, trend, trend_choices
 from etmf.accounts.roles import Permission
 from etmf.accounts.security import current_access
 from etmf.bootstrap import services
@@ -21,12 +24,14 @@ bp = Blueprint("risk", __name__, url_prefix="/ctms")
 DRILL = {"enrollment": "ctms.subjects", "screen_failure": "ctms.subjects",
          "deviation_rate": "monitoring.deviations", "sae_timeliness": "monitoring.safety_page",
          "action_items": "monitoring.visits", "documents": "tracking.readiness",
-         "monitoring": "monitoring.visits"}
+         "monitoring": "monitoring.visits", "data_entry_lag": "monitoring.site_page"}
 
 
 def drill_url(code: str, study_id: int, site_id: int) -> str:
     if code == "documents":
         return url_for("tracking.readiness", study_id=study_id, site=site_id)
+    if code == "data_entry_lag":
+        return url_for(DRILL[code], study_id=study_id, site_id=site_id, _anchor="data-entry")
     return url_for(DRILL[code], study_id=study_id, site=site_id)
 
 
@@ -37,10 +42,18 @@ def dashboard(study_id: int):  # type: ignore[no-untyped-def]
     access = current_access()
     access.require(Permission.VIEW_RISK, study_id)
     session = db_session()
-    rows = risk.heat_map(session, study_id, services().clock.now().date(),
-                         access.site_scope(study_id))
+    today = services().clock.now().date()
+    rows = risk.heat_map(session, study_id, today, access.site_scope(study_id))
+    chosen = request.args.get("trend", RED_COUNT)
+    if chosen not in dict(trend_choices()):
+        chosen = RED_COUNT
+    days = request.args.get("days", 30, type=int)
+    days = days if days in (14, 30, 90) else 30
+    t = trend(session, study_id, today, indicator=chosen, days=days,
+              site_ids=access.site_scope(study_id))
     return render_template("risk/dashboard.html", study=study, rows=rows,
                            indicators=INDICATORS, labels=LEVEL_LABELS, drill=drill_url,
+                           trend=t, trend_svg=trend_chart(t), trend_choices=trend_choices(),
                            thresholds=risk.thresholds(session, study_id),
                            can_manage=access.can(Permission.MANAGE_STUDY, study_id))
 

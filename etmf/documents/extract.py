@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
-from typing import Any, Final, Self, TypeVar
+from typing import Any, BinaryIO, Final, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -586,18 +586,28 @@ _TEXT_CHUNK: Final = 1024 * 1024
 
 def _extract_plain(path: str, max_chars: int) -> tuple[str, None, bool]:
     """Worker side: UTF-8 text (a BOM dropped, undecodable bytes replaced), read in chunks."""
+    with open(path, "rb") as stream:
+        result = extract_plain_stream(stream, max_chars)
+    return result.text, None, result.truncated
+
+
+def extract_plain_stream(stream: BinaryIO, max_chars: int) -> ExtractionResult:
+    """Plain UTF-8 text from a binary stream (a BOM dropped, undecodable bytes replaced).
+
+    Safe to run in-process, no worker needed: there is no parser to go wrong, memory is
+    bounded by ``max_chars`` plus one chunk, and reading stops once the budget is spent.
+    """
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
     buffer = _TextBuffer(max_chars)
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_TEXT_CHUNK):
-            buffer.add(decoder.decode(chunk))
-            if buffer.full:
-                buffer.truncated = buffer.truncated or bool(stream.read(1))
-                return buffer.text(), None, buffer.truncated
-        buffer.add(decoder.decode(b"", final=True))
-    return buffer.text(), None, buffer.truncated
+    while chunk := stream.read(_TEXT_CHUNK):
+        buffer.add(decoder.decode(chunk))
+        if buffer.full:
+            buffer.truncated = buffer.truncated or bool(stream.read(1))
+            return ExtractionResult(buffer.text(), None, None, buffer.truncated)
+    buffer.add(decoder.decode(b"", final=True))
+    return ExtractionResult(buffer.text(), None, None, buffer.truncated)
 
 
 _EXTRACTORS: Final[dict[str, Callable[[str, int], tuple[str, int | None, bool]]]] = {

@@ -30,7 +30,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from etmf.audit.store import UnitOfWork
-from etmf.documents.extract import extract_text
+from etmf.documents.extract import (
+    TEXT_MIME,
+    ExtractionResult,
+    extract_plain_stream,
+    extract_text,
+)
 from etmf.documents.models import Document, DocumentText, DocumentVersion, SearchOutbox
 from etmf.reference_model.model import UnknownArtifact, load_reference_model
 from etmf.search.base import MAX_INDEXED_TEXT_CHARS, SearchDoc
@@ -52,6 +57,7 @@ class DocumentIndexing:
 
     def __init__(self, svc, *, batch_size: int = 200, max_delay_s: float = 1.0) -> None:  # type: ignore[no-untyped-def]
         self._svc = svc
+        self._batch_size = batch_size
         self.indexer = BatchingIndexer(svc.search, batch_size=batch_size,
                                        max_delay_s=max_delay_s)
         self._queue: deque[int] = deque()
@@ -99,19 +105,34 @@ class DocumentIndexing:
                     if self._closing:
                         return
                     self._cond.wait()
-                document_id = self._queue.popleft()
-                self._busy += 1
+                # Everything waiting, up to a batch: one read and one write transaction for
+                # all of them instead of three sessions and a commit per document (at one
+                # document at a time, extraction fell behind uploads and the lag grew).
+                ids = [self._queue.popleft()
+                       for _ in range(min(len(self._queue), self._batch_size))]
+                self._busy += len(ids)
             try:
-                doc = search_doc(self._svc, document_id)
-                if doc is not None:
-                    self.indexer.submit(doc)
-            except Exception:  # never let one document stop the thread
-                log.exception("could not index document %s; `etmf search reindex` will "
-                              "retry it", document_id)
+                self._index_batch(ids)
             finally:
                 with self._cond:
-                    self._busy -= 1
+                    self._busy -= len(ids)
                     self._cond.notify_all()
+
+    def _index_batch(self, ids: list[int]) -> None:
+        try:
+            docs = search_docs(self._svc, ids)
+        except Exception:  # one bad document must not keep the others out: go one by one
+            log.warning("indexing a batch of %d documents failed; retrying one by one",
+                        len(ids), exc_info=True)
+            docs = []
+            for document_id in ids:
+                try:
+                    docs.extend(search_docs(self._svc, [document_id]))
+                except Exception:  # never let one document stop the thread
+                    log.exception("could not index document %s; `etmf search reindex` will "
+                                  "retry it", document_id)
+        for doc in docs:
+            self.indexer.submit(doc)
 
 
 def indexing_for(svc) -> DocumentIndexing:  # type: ignore[no-untyped-def]
@@ -150,7 +171,7 @@ def drain_outbox(svc, limit: int = 200) -> int:  # type: ignore[no-untyped-def]
         ).all()
     if not waiting:
         return 0
-    docs = [d for d in (search_doc(svc, document_id) for document_id, _at in waiting) if d]
+    docs = search_docs(svc, [document_id for document_id, _at in waiting])
     svc.search.index(docs)
     with svc.db.write_session() as session:
         for document_id, queued_at in waiting:
@@ -183,57 +204,127 @@ def shutdown(svc) -> None:  # type: ignore[no-untyped-def]
 
 def text_of(svc, version: DocumentVersion) -> DocumentText:  # type: ignore[no-untyped-def]
     """The extracted text of a version, from the cache or extracted now (bounded)."""
+    return _texts_of(svc, [version])[version.sha256]
+
+
+def _texts_of(svc, versions: Iterable[DocumentVersion]  # type: ignore[no-untyped-def]
+              ) -> dict[str, DocumentText]:
+    """Extracted texts by SHA-256: cached ones in one read, the others extracted (bounded)
+    and cached in one write transaction."""
+    wanted = {v.sha256: v for v in versions}
+    if not wanted:
+        return {}
     with svc.db.read_session() as session:
-        cached = session.get(DocumentText, version.sha256)
-        if cached is not None:
-            session.expunge(cached)
-            return cached  # type: ignore[no-any-return]
+        found = {t.sha256: t for t in session.scalars(
+            select(DocumentText).where(DocumentText.sha256.in_(sorted(wanted))))}
+        session.expunge_all()
+    fresh: list[DocumentText] = []
+    for sha256, version in wanted.items():
+        if sha256 not in found:
+            row, cacheable = _extract(svc, version)
+            found[sha256] = row
+            if cacheable:
+                fresh.append(row)
+    if fresh:
+        _cache_texts(svc, fresh)
+    return found
+
+
+def _extract(svc, version: DocumentVersion) -> tuple[DocumentText, bool]:  # type: ignore[no-untyped-def]
+    """Extract one version's text; (row, whether to cache it)."""
+    try:
+        if version.mime == TEXT_MIME:
+            # Plain text needs no parser: decoded here in bounded chunks, no worker process.
+            with svc.blobs.open(version.sha256) as reader:
+                result = extract_plain_stream(reader, MAX_INDEXED_TEXT_CHARS)
+        else:
+            result = _extract_in_worker(svc, version)
+    except Exception as exc:  # storage down or damaged: record it, do not cache
+        log.warning("text of version %s not extracted: %s", version.id, exc)
+        return DocumentText(sha256=version.sha256, status="failed",
+                            error=f"The stored file could not be read: {exc}",
+                            pages=None, truncated=False, text="",
+                            extracted_at=svc.clock.now()), False
+    status = "failed" if result.error else ("ok" if result.text.strip() else "none")
+    return DocumentText(sha256=version.sha256, status=status, error=result.error,
+                        pages=result.pages, truncated=result.truncated,
+                        text=result.text.replace("\x00", " "),
+                        extracted_at=svc.clock.now()), True
+
+
+def _extract_in_worker(svc, version: DocumentVersion) -> ExtractionResult:  # type: ignore[no-untyped-def]
     tmp_dir = svc.settings.instance_path / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="extract-") as tmp:
-        try:
-            with svc.blobs.open(version.sha256) as reader:
-                while chunk := reader.read(1024 * 1024):
-                    tmp.write(chunk)
-            tmp.flush()
-            result = extract_text(Path(tmp.name), version.mime, timeout_s=EXTRACT_TIMEOUT_S,
-                                  memory_mb=EXTRACT_MEMORY_MB,
-                                  max_chars=MAX_INDEXED_TEXT_CHARS)
-            status = "failed" if result.error else ("ok" if result.text.strip() else "none")
-            row = DocumentText(sha256=version.sha256, status=status, error=result.error,
-                               pages=result.pages, truncated=result.truncated,
-                               text=result.text.replace("\x00", " "),
-                               extracted_at=svc.clock.now())
-        except Exception as exc:  # storage down or damaged: record it, do not cache
-            log.warning("text of version %s not extracted: %s", version.id, exc)
-            return DocumentText(sha256=version.sha256, status="failed",
-                                error=f"The stored file could not be read: {exc}",
-                                pages=None, truncated=False, text="",
-                                extracted_at=svc.clock.now())
+        with svc.blobs.open(version.sha256) as reader:
+            while chunk := reader.read(1024 * 1024):
+                tmp.write(chunk)
+        tmp.flush()
+        return extract_text(Path(tmp.name), version.mime, timeout_s=EXTRACT_TIMEOUT_S,
+                            memory_mb=EXTRACT_MEMORY_MB, max_chars=MAX_INDEXED_TEXT_CHARS)
+
+
+def _cache_texts(svc, rows: list[DocumentText]) -> None:  # type: ignore[no-untyped-def]
+    """Store new texts in one transaction; rows another process stored meanwhile are kept."""
     try:
         with svc.db.write_session() as session:
-            session.add(row)
+            session.add_all(_copies(rows))
             session.commit()
-    except IntegrityError:  # extracted concurrently by another process: same text
+        return
+    except IntegrityError:  # some were extracted concurrently by another process
         pass
-    return row
+    for row in rows:
+        try:
+            with svc.db.write_session() as session:
+                session.add(_copies([row])[0])
+                session.commit()
+        except IntegrityError:  # same bytes, same text
+            pass
+
+
+def _copies(rows: list[DocumentText]) -> list[DocumentText]:
+    # Fresh instances: the callers keep using the originals after the session closes.
+    return [DocumentText(sha256=r.sha256, status=r.status, error=r.error, pages=r.pages,
+                         truncated=r.truncated, text=r.text, extracted_at=r.extracted_at)
+            for r in rows]
 
 
 def search_doc(svc, document_id: int) -> SearchDoc | None:  # type: ignore[no-untyped-def]
     """The search index's view of a document now (None if it no longer exists)."""
+    docs = search_docs(svc, [document_id])
+    return docs[0] if docs else None
+
+
+def search_docs(svc, document_ids: Iterable[int]) -> list[SearchDoc]:  # type: ignore[no-untyped-def]
+    """The search index's view of these documents now, in the order asked (ids that no
+    longer exist are left out): one read for the rows, one for the cached texts."""
+    ids = list(dict.fromkeys(document_ids))
+    if not ids:
+        return []
     with svc.db.read_session() as session:
-        doc = session.get(Document, document_id)
-        if doc is None:
-            return None
-        version = (session.get(DocumentVersion, doc.current_version_id)
-                   if doc.current_version_id else None)
-        country = session.get(Country, doc.country_id) if doc.country_id else None
+        docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(ids)))}
+        version_ids = sorted({d.current_version_id for d in docs.values() if d.current_version_id})
+        versions = {v.id: v for v in session.scalars(
+            select(DocumentVersion).where(DocumentVersion.id.in_(version_ids)))} \
+            if version_ids else {}
+        country_ids = sorted({d.country_id for d in docs.values() if d.country_id})
+        countries = dict(session.execute(
+            select(Country.id, Country.code).where(Country.id.in_(country_ids))).all()) \
+            if country_ids else {}
         session.expunge_all()
-    if version is not None:
-        text = text_of(svc, version).text
-    else:
-        text = " ".join(v for v in (doc.signpost_system, doc.signpost_location) if v)
-    return _as_search_doc(doc, version, country.code if country else None, text)
+    texts = _texts_of(svc, versions.values())
+    result = []
+    for document_id in ids:
+        doc = docs.get(document_id)
+        if doc is None:
+            continue
+        version = versions.get(doc.current_version_id) if doc.current_version_id else None
+        if version is not None:
+            text = texts[version.sha256].text
+        else:
+            text = " ".join(v for v in (doc.signpost_system, doc.signpost_location) if v)
+        result.append(_as_search_doc(doc, version, countries.get(doc.country_id), text))
+    return result
 
 
 def _as_search_doc(doc: Document, version: DocumentVersion | None, country: str | None,
@@ -271,19 +362,12 @@ def reindex_all(svc, progress: Callable[[int], None] = lambda _n: None,  # type:
         session.execute(delete(DocumentText).where(DocumentText.status == "failed"))
         session.commit()
     indexed = failures = 0
-    batch: list[SearchDoc] = []
-    for document_id in _all_ids(svc):
-        doc = search_doc(svc, document_id)
-        if doc is None:
-            continue
-        batch.append(doc)
-        if len(batch) >= batch_size:
+    ids = list(_all_ids(svc))
+    for start in range(0, len(ids), batch_size):
+        batch = search_docs(svc, ids[start:start + batch_size])
+        if batch:
             indexed += index.index(batch)
             progress(len(batch))
-            batch = []
-    if batch:
-        indexed += index.index(batch)
-        progress(len(batch))
     with svc.db.read_session() as session:
         failures = int(session.scalar(
             select(func.count()).select_from(DocumentText)

@@ -164,6 +164,10 @@ class SearchResults:
 
     When ``timed_out`` is True the time budget ran out: hits, total and facets are what was
     found so far (possibly nothing) and ``total`` is a lower bound.
+
+    When ``total_estimated`` is True the result set was too large to count within a search
+    (a backend may estimate above a threshold): ``total`` and the facet counts are
+    estimates, to be shown as "about N".
     """
 
     hits: list[Hit]
@@ -171,6 +175,7 @@ class SearchResults:
     facets: dict[str, dict[str, int]]
     timed_out: bool
     elapsed_ms: float
+    total_estimated: bool = False
 
     @classmethod
     def empty(cls, *, timed_out: bool = False, elapsed_ms: float = 0.0) -> SearchResults:

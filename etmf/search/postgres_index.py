@@ -12,6 +12,10 @@ tables live on :data:`search_metadata`, which the Alembic migrations include;
 * ``ts_headline`` does not escape HTML: it marks matches with control characters that the
   indexed text cannot contain, the result is escaped in Python, then the markers become
   ``<mark>`` tags.
+* Ranking reads each ranked document's out-of-line ``tsv``, so only a capped candidate set is
+  ranked by it (see :func:`_ranked_page`); ``head_tsv`` (title and metadata, kept in the
+  row) picks the best candidates cheaply. Above :data:`ESTIMATE_ABOVE` expected matches,
+  totals and facets are counted on a sample and flagged ``total_estimated``.
 * Each statement runs under ``statement_timeout`` set to what is left of the budget. A
   cancelled statement is not an error: the result says ``timed_out`` and carries what the
   earlier statements found (the page of hits runs first, then totals and facets).
@@ -19,6 +23,7 @@ tables live on :data:`search_metadata`, which the Alembic migrations include;
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -44,6 +49,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    union,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -86,6 +92,14 @@ _TSV_EXPRESSION = (
     " || setweight(to_tsvector('english', coalesce(body, '')), 'C')"
 )
 
+#: Title, artifact name (A) and metadata (B) only: small enough to stay in the table row (the
+#: body vector is stored out of line and costs a read per row), so candidates are ranked by it
+#: before the full vector ranks a capped set. Migration 0019 adds it to older tables.
+HEAD_TSV_EXPRESSION = (
+    "setweight(to_tsvector('english', coalesce(title, '') || ' ' || coalesce(artifact_name, '')),"
+    " 'A') || setweight(to_tsvector('english', " + _META_TEXT + "), 'B')"
+)
+
 search_documents = Table(
     "search_documents",
     search_metadata,
@@ -105,8 +119,10 @@ search_documents = Table(
     Column("version_label", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("tsv", TSVECTOR, Computed(_TSV_EXPRESSION, persisted=True)),
+    Column("head_tsv", TSVECTOR, Computed(HEAD_TSV_EXPRESSION, persisted=True)),
     Column("indexed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_search_documents_tsv", "tsv", postgresql_using="gin"),
+    Index("ix_search_documents_head_tsv", "head_tsv", postgresql_using="gin"),
     Index("ix_search_documents_study_site", "study_id", "site_id"),
     Index("ix_search_documents_zone", "zone"),
     Index("ix_search_documents_artifact", "artifact_id"),
@@ -132,6 +148,13 @@ _TITLE_OPTIONS = f"StartSel={_START}, StopSel={_STOP}, HighlightAll=true"
 _QUERY_CANCELED = "57014"
 _TSVECTOR_TOO_LONG = "54000"
 _BATCH_ROWS = 200  # rows per INSERT statement; all of them still share one commit
+#: Candidates ranked by the full vector (see :func:`_ranked_page`): the best this many by
+#: title and metadata plus the newest this many.
+RANK_CANDIDATES = 200
+#: Above this many expected matches, totals and facets are estimated from a sample.
+ESTIMATE_ABOVE = 20_000
+#: About how many rows the sample for estimated totals reads.
+SAMPLE_ROWS = 2_000
 _FACET_COLUMNS = {"zone": "zone", "artifact": "artifact_id", "site": "site_id",
                   "status": "status", "year": "year"}
 
@@ -159,7 +182,8 @@ class PostgresIndex:
 
     schema_version: int = SCHEMA_VERSION
 
-    def __init__(self, engine: Engine, *, clock: Clock = time.monotonic) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock = time.monotonic,
+                 estimate_above: int = ESTIMATE_ABOVE) -> None:
         if engine.dialect.name != "postgresql":
             raise SearchError(
                 f"PostgreSQL full-text search needs a PostgreSQL database, not "
@@ -167,6 +191,7 @@ class PostgresIndex:
             )
         self._engine = engine
         self._clock = clock
+        self._estimate_above = estimate_above
         # The version only changes through migrations (which restart servers) or clear():
         # once seen current, do not ask the database again on every search.
         self._version_ok = False
@@ -268,9 +293,7 @@ class PostgresIndex:
             return SearchResults.empty()
         parsed = parse_query_text(query.text)
         tsquery = _tsquery(parsed)
-        where = _restriction(query)
-        if tsquery is not None:
-            where = and_(where, search_documents.c.tsv.op("@@")(tsquery))
+        where = _where(query, tsquery, search_documents)
 
         def remaining_ms() -> int:
             return int((start + query.time_budget_s - self._clock()) * 1000)
@@ -279,14 +302,17 @@ class PostgresIndex:
         if hits is None:
             return SearchResults.empty(timed_out=True,
                                        elapsed_ms=(self._clock() - start) * 1000.0)
-        counted = self._run_bounded(remaining_ms, lambda conn: _facet_counts(conn, where))
+        counted = self._run_bounded(
+            remaining_ms, lambda conn: _facet_counts(conn, query, tsquery, self._estimate_above))
         elapsed_ms = (self._clock() - start) * 1000.0
         if counted is None:
             # Totals ran out of time: what we know is the page we have.
             return SearchResults(hits, query.offset + len(hits) if hits else 0,
                                  {name: {} for name in _FACET_COLUMNS}, True, elapsed_ms)
-        total, facets = counted
-        return SearchResults(hits, total, facets, False, elapsed_ms)
+        total, facets, estimated = counted
+        if estimated:  # a sample can miss what the page already shows
+            total = max(total, query.offset + len(hits))
+        return SearchResults(hits, total, facets, False, elapsed_ms, total_estimated=estimated)
 
     def _run_bounded(self, remaining_ms: Callable[[], int],
                      work: Callable[[Connection], Any]) -> Any | None:
@@ -297,7 +323,10 @@ class PostgresIndex:
         try:
             with self._engine.begin() as conn:
                 # SET LOCAL cannot take parameters; set_config(..., true) is the same thing.
-                conn.execute(select(func.set_config("statement_timeout", f"{budget}ms", True)))
+                conn.execute(select(func.set_config("statement_timeout", f"{budget}ms", True),
+                                    # Compiling a plan to machine code costs more than
+                                    # these queries: never worth it inside a 2 s budget.
+                                    func.set_config("jit", "off", True)))
                 return work(conn)
         except DBAPIError as exc:
             if _sqlstate(exc) == _QUERY_CANCELED:
@@ -331,7 +360,7 @@ def _row_of(doc: SearchDoc) -> dict[str, Any]:
 def _upsert_statement() -> Any:
     stmt = pg_insert(search_documents)
     changing: dict[str, Any] = {c.name: stmt.excluded[c.name] for c in search_documents.columns
-                if c.name not in ("document_id", "tsv", "indexed_at")}
+                if c.name not in ("document_id", "tsv", "head_tsv", "indexed_at")}
     changing["indexed_at"] = func.now()
     return stmt.on_conflict_do_update(index_elements=["document_id"], set_=changing)
 
@@ -383,9 +412,18 @@ def _tsquery(parsed: ParsedText) -> ColumnElement[Any] | None:
     return combined
 
 
-def _restriction(query: SearchQuery) -> ColumnElement[bool]:
+def _where(query: SearchQuery, tsquery: ColumnElement[Any] | None, table: Any
+           ) -> ColumnElement[bool]:
+    """Scope, filters and (unless browsing) the words, on ``table`` (the table or a sample)."""
+    where = _restriction(query, table)
+    if tsquery is not None:
+        where = and_(where, table.c.tsv.op("@@")(tsquery))
+    return where
+
+
+def _restriction(query: SearchQuery, table: Any = search_documents) -> ColumnElement[bool]:
     """Scope and filters, so hits, totals and facets only count what may be seen."""
-    c = search_documents.c
+    c = table.c
     per_study: list[ColumnElement[bool]] = []
     for study_id, sites in sorted(query.scope.studies.items()):
         if sites is None:
@@ -432,11 +470,27 @@ def _browse_page(conn: Connection, where: ColumnElement[bool], query: SearchQuer
 
 def _ranked_page(conn: Connection, where: ColumnElement[bool], tsquery: ColumnElement[Any],
                  query: SearchQuery) -> list[Hit]:
+    """The page of hits ranked by the full vector, among capped candidates.
+
+    ``ts_rank`` on the full ``tsv`` reads each document's out-of-line body vector, so it is
+    given at most two capped sets, not every match: the best matches by title, artifact
+    name and metadata (``head_tsv``, in the row) and the newest matches. With no more
+    matches than the cap the second set holds them all and the ranking is exact; beyond it,
+    a body-only match that is neither among the newest nor the best by title can rank
+    lower than it would (it is still counted and found by narrower queries).
+    """
     c = search_documents.c
+    cap = max(RANK_CANDIDATES, query.offset + query.limit)
+    by_head = (select(c.document_id).where(where, c.head_tsv.op("@@")(tsquery))
+               .order_by(func.ts_rank(c.head_tsv, tsquery).desc(), c.document_id).limit(cap))
+    newest = (select(c.document_id).where(where)
+              .order_by(c.document_date.desc(), c.document_id.desc()).limit(cap))
+    candidates = union(by_head, newest).subquery()
     # Normalisation 1 divides by 1 + log(length) so long documents do not win on bulk.
     rank = func.ts_rank(c.tsv, tsquery, 1).label("score")
     page = (select(c.document_id, c.title, c.body, rank)
-            .where(where).order_by(rank.desc(), c.document_id)
+            .where(c.document_id.in_(select(candidates.c.document_id)))
+            .order_by(rank.desc(), c.document_id)
             .limit(query.limit).offset(query.offset)).subquery()
     # Headlines re-parse the text, so they are made for the page's rows only.
     rows = conn.execute(
@@ -459,14 +513,51 @@ def _snippet_html(headline: str, head: str) -> str:
     return marked_html(" ".join(headline.split()), _START, _STOP)
 
 
-def _facet_counts(conn: Connection, where: ColumnElement[bool]
-                  ) -> tuple[int, dict[str, dict[str, int]]]:
-    """Total and per-facet counts over the whole scoped, filtered result set, in one pass."""
-    c = search_documents.c
+def _facet_counts(conn: Connection, query: SearchQuery, tsquery: ColumnElement[Any] | None,
+                  estimate_above: int) -> tuple[int, dict[str, dict[str, int]], bool]:
+    """Total and per-facet counts over the whole scoped, filtered result set, in one pass;
+    the last value says whether they are estimates.
+
+    When the planner expects more than ``estimate_above`` matches, counting them all would
+    read that many rows (and, for a phrase, each one's body vector): the counts are then
+    taken on a block sample of about :data:`SAMPLE_ROWS` rows and scaled up ("about N").
+    """
+    where = _where(query, tsquery, search_documents)
+    if _planned_rows(conn, where) <= estimate_above:
+        total, facets = _grouped_counts(conn, search_documents, where)
+        return total, facets, False
+    rows = float(conn.scalar(text(
+        "SELECT greatest(reltuples, 1) FROM pg_class WHERE oid = 'search_documents'::regclass"
+    )) or 1.0)
+    percent = min(100.0, max(100.0 * SAMPLE_ROWS / rows, 0.001))
+    # REPEATABLE: the same blocks every time, so paging through a result keeps its total.
+    sample = search_documents.tablesample(func.system(percent), name="sample",
+                                             seed=literal_column("0"))
+    total, facets = _grouped_counts(conn, sample, _where(query, tsquery, sample))
+    scale = 100.0 / percent
+    facets = {name: {value: max(round(n * scale), 1) for value, n in counts.items()}
+              for name, counts in facets.items()}
+    return round(total * scale), facets, True
+
+
+def _planned_rows(conn: Connection, where: ColumnElement[bool]) -> float:
+    """The planner's estimate of the matches (planning only, nothing is read)."""
+    stmt = select(literal_column("1")).select_from(search_documents).where(where)
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled),
+                                compiled.params).scalar()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def _grouped_counts(conn: Connection, table: Any, where: ColumnElement[bool]
+                    ) -> tuple[int, dict[str, dict[str, int]]]:
+    c = table.c
     year = extract("year", c.document_date).cast(Integer).label("year")
     keys: Sequence[ColumnElement[Any]] = (c.zone, c.artifact_id, c.site_id, c.status, year)
     grouping = func.grouping(*keys).label("grouping")
-    grouped = (select(*keys, grouping, func.count().label("n")).where(where)
+    grouped = (select(*keys, grouping, func.count().label("n")).select_from(table).where(where)
                .group_by(func.grouping_sets(*keys, text("()"))))
     total = 0
     facets: dict[str, dict[str, int]] = {name: {} for name in _FACET_COLUMNS}

@@ -80,3 +80,35 @@ def test_cra_records_a_visit_generates_and_signs_the_report_then_the_manager_sig
     assert statuses == ["VALID", "VALID"]
     summaries = " ".join(page.get_by_test_id("signature-summary").all_inner_texts())
     assert "signed by Cleo CRA" in summaries and "signed by Mara Manager" in summaries
+
+
+@pytest.mark.req("FR-MON-1")
+def test_cra_generates_and_signs_the_follow_up_letter_filed_at_05_04_12(
+        world, svc, live_server, page):
+    admin = world.user("admin")
+    cra = world.user("cra", site="101", name="Cleo CRA")
+    enrol(world, svc, admin, cra)
+
+    _sign_in(page, live_server, cra)
+    page.goto(f"{live_server.url}/ctms/studies/{world.study_id}/monitoring")
+    page.get_by_role("button", name="Plan visit").click()
+    page.get_by_role("link", name=re.compile("Routine visit, site 101")).click()
+    page.get_by_label("Attendees").fill("Dr Weber (PI)")
+    page.get_by_label("Finding 1 category").select_option("consent")
+    page.get_by_label("Finding 1 severity").select_option("major")
+    page.get_by_label("Finding 1 description").fill("101-002 consented on ICF v1")
+    page.get_by_label("Action item 1 description").fill("Re-consent 101-002 on ICF v2")
+    page.get_by_label("Action item 1 owner").fill("Dr Weber")
+    page.get_by_label("Action item 1 due date").fill("2026-12-10")
+    page.get_by_role("button", name="Record visit").click()
+    page.get_by_role("button", name="Generate follow-up letter and sign").click()
+    page.wait_for_url(re.compile(r".*/documents/\d+"))
+    doc_url = page.url
+    assert "05.04.12" in page.content()
+    assert "Monitoring Visit Follow-up Documentation" in page.content()
+    (mail,) = [m for m in svc.mailer.sent if cra.email in m.to]
+    path = re.search(r"https?://[^/\s]+(/signatures/requests/\d+/sign)", mail.body).group(1)
+    _sign(page, live_server, path)
+    page.goto(doc_url)
+    assert page.get_by_test_id("signature-status").all_inner_texts() == ["VALID"]
+    assert "signed by Cleo CRA" in page.get_by_test_id("signature-summary").inner_text()

@@ -269,6 +269,8 @@ EXPECTED: dict[str, Policy] = {
     "monitoring.record": Study(P.RECORD_MONITORING),
     "monitoring.report": Study(P.RECORD_MONITORING),
     "monitoring.close_item": Study(P.RECORD_MONITORING),
+    "monitoring.letter": Study(P.RECORD_MONITORING),
+    "monitoring.site_page": Study(P.VIEW_STUDY),
     "monitoring.deviations": Study(P.VIEW_STUDY),
     "monitoring.log_deviation": Study(P.RECORD_DEVIATIONS),
     "monitoring.review_deviation": Study(P.RECORD_DEVIATIONS),
@@ -283,5 +285,7 @@ EXPECTED: dict[str, Policy] = {
     "api_monitoring.deviations": Study(P.VIEW_STUDY),
     "api_monitoring.saes": Study(P.VIEW_STUDY),
     "api_monitoring.risk": Study(P.VIEW_RISK),
+    "api_monitoring.risk_trend": Study(P.VIEW_RISK),
+    "api_monitoring.overdue": Study(P.VIEW_STUDY),
     "api_monitoring.log_deviation": Study(P.RECORD_DEVIATIONS, {JSON: True}),
 }

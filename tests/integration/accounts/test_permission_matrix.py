@@ -54,6 +54,7 @@ ARGS = {
     "cert_id": (999_999, False),
     "job_id": ("0" * 32, False),
     "visit_id": (999_999, False),
+    "site_id": (999_999, False),  # a site (monitoring.site_page)
     "name": ("x", False),  # an identity provider (sso.*)
 }
 

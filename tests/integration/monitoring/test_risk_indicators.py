@@ -94,10 +94,12 @@ def test_the_site_with_twice_the_deviation_rate_and_expired_documents_is_red_on_
         levels = {code: cell.level for code, cell in row.cells.items()}
         expected_red = {"deviation_rate", "documents"} if number == "101" else set()
         assert {c for c, lv in levels.items() if lv == "red"} == expected_red, number
-        # Enrollment has no target yet: no data, neither green nor red.
+        # Enrollment has no target yet and no visit came from the EDC: no data, neither
+        # green nor red.
         assert {c for c, lv in levels.items() if lv == "green"} == (
-            set(levels) - expected_red - {"enrollment"}), number
+            set(levels) - expected_red - {"enrollment", "data_entry_lag"}), number
         assert levels["enrollment"] == "none"
+        assert levels["data_entry_lag"] == "none"
         assert row.cells["screen_failure"].value == 0
 
 

@@ -1,0 +1,118 @@
+"""PostgreSQL-only search behaviour: capped ranking, estimated totals, the real time bound.
+
+The shared contract lives in test_search_contract.py; these cover what only the PostgreSQL
+backend does (its ranking shortcut and its estimates) and that its time bound is enforced by
+the database itself (``statement_timeout``), not only by the clock between statements.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine, text
+
+from etmf.search import Scope, SearchQuery, postgres_index
+from etmf.search.postgres_index import PostgresIndex
+from tests.integration.search.docs import STUDY_A, common_word_corpus, make_doc
+
+pytestmark = pytest.mark.postgres
+
+SCOPE = Scope({STUDY_A: None})
+PHRASE = '"patient study visit"'
+CORPUS = 1_000
+
+
+@pytest.fixture(scope="module")
+def corpus_engine(pg_schemas: Callable[[], Engine]) -> Engine:
+    """1,000 documents of common words, each holding the phrase "patient study visit"."""
+    engine = pg_schemas()
+    PostgresIndex(engine).index(common_word_corpus(CORPUS))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE search_documents"))
+    return engine
+
+
+def test_below_the_threshold_totals_are_exact(corpus_engine: Engine) -> None:
+    results = PostgresIndex(corpus_engine).search(SearchQuery(PHRASE, SCOPE))
+
+    assert results.total == CORPUS
+    assert results.total_estimated is False
+
+
+def test_above_the_threshold_totals_and_facets_are_estimated(corpus_engine: Engine) -> None:
+    index = PostgresIndex(corpus_engine, estimate_above=10)
+
+    results = index.search(SearchQuery(PHRASE, SCOPE))
+
+    # The sample is the whole table here (fewer rows than SAMPLE_ROWS): the estimate is exact
+    # but still said to be one, as a page would say "about 1,000".
+    assert results.total_estimated is True
+    assert results.timed_out is False
+    assert results.total == CORPUS
+    assert sum(results.facets["status"].values()) == CORPUS
+    assert len(results.hits) == 20
+
+
+def test_a_smaller_sample_scales_its_counts_up(corpus_engine: Engine,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres_index, "SAMPLE_ROWS", CORPUS // 2)
+    index = PostgresIndex(corpus_engine, estimate_above=10)
+
+    results = index.search(SearchQuery(PHRASE, SCOPE))
+
+    assert results.total_estimated is True
+    # Half the blocks, counts doubled: never below what the page shows, roughly the truth.
+    assert len(results.hits) == 20
+    assert CORPUS // 4 <= results.total <= CORPUS * 4
+
+
+def test_title_match_outranks_newer_body_matches_beyond_the_candidate_cap(
+        pg_schemas: Callable[[], Engine], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres_index, "RANK_CANDIDATES", 5)
+    engine = pg_schemas()
+    index = PostgresIndex(engine)
+    newer = [make_doc(n, title=f"Report {n}", text="the oxygen saturation log",
+                      document_date=date(2025, 1, n)) for n in range(1, 21)]
+    old_title = make_doc(99, title="Oxygen saturation plan", text="a plan",
+                         document_date=date(2001, 1, 1))
+    index.index([*newer, old_title])
+
+    results = index.search(SearchQuery("oxygen", SCOPE, limit=3))
+
+    assert results.total == 21
+    assert results.hits[0].document_id == 99  # found by its title, not among the 5 newest
+    assert {h.document_id for h in results.hits[1:]} <= {n for n in range(16, 21)}
+
+
+@pytest.fixture
+def locked_table(corpus_engine: Engine) -> Iterator[None]:
+    """Another session holds an exclusive lock on the table: every read waits on it."""
+    ready, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with corpus_engine.connect() as conn, conn.begin():
+            conn.execute(text("LOCK TABLE search_documents IN ACCESS EXCLUSIVE MODE"))
+            ready.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert ready.wait(30)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(60)
+
+
+def test_the_database_cancels_a_search_at_its_budget_and_says_so(
+        corpus_engine: Engine, locked_table: None) -> None:
+    # Without statement_timeout this search would wait for the lock for a minute.
+    results = PostgresIndex(corpus_engine).search(SearchQuery("patient", SCOPE,
+                                                              time_budget_s=0.3))
+
+    assert results.timed_out is True
+    assert results.hits == [] and results.total == 0
