@@ -75,6 +75,13 @@ def credential_event(session: Session, event: PendingEvent) -> None:
 def user_login(session: Session, event: PendingEvent) -> None:
     user = _user(session, event)
     user.failed_logins = 0
+    if "totp_step" in event.data:
+        user.tf_totp_last_step = int(event.data["totp_step"])
+
+
+@projection("user.totp_used")
+def user_totp_used(session: Session, event: PendingEvent) -> None:
+    _user(session, event).tf_totp_last_step = int(event.data["step"])
 
 
 @projection("user.login_failed")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import scoped_session
 
 from etmf.accounts.access import ANONYMOUS, Access
 from etmf.accounts.models import CREDENTIAL_COLUMNS, GlobalRole, User
+from etmf.accounts.totp import OnceOnlyTotp, consumed_step
 from etmf.audit.store import Actor, Context
 
 log = logging.getLogger("etmf.security")
@@ -149,7 +150,8 @@ def init_security(app: Flask, svc: Any) -> None:
     guards.init_app(app)
     csrf.init_app(app)
     datastore = AuditedUserDatastore(session, User, GlobalRole)
-    Security(app, datastore, register_blueprint=True, login_form=EtmfLoginForm)
+    Security(app, datastore, register_blueprint=True, login_form=EtmfLoginForm,
+             totp_cls=OnceOnlyTotp)
 
     @app.before_request
     def _permanent_session() -> None:
@@ -186,7 +188,10 @@ def _record(user: User, event_type: str, *, rotate_uniquifier: bool = False,
     svc = services()
     with unit_of_work(svc.db, svc.clock, Actor(id=user.id, name=user.full_name),
                       _context()) as uow:
-        data = {"email": user.email, **({"cause": cause} if cause else {})}
+        data: dict[str, Any] = {"email": user.email, **({"cause": cause} if cause else {})}
+        step = consumed_step(user.id) if event_type == "user.login" else None
+        if step is not None:
+            data["totp_step"] = step
         uow.emit("user", user.id, event_type, data)
         if rotate_uniquifier:
             # The session cookie names the user by fs_uniquifier: a new one makes every

@@ -13,6 +13,7 @@ ACTION_LABELS = {
     "user.login": "Signed in",
     "user.logout": "Signed out",
     "user.login_failed": "Failed sign-in",
+    "user.totp_used": "Authenticator code used",
     "user.password_changed": "Password changed",
     "user.second_factor_changed": "Second factor changed",
     "user.deactivated": "Account deactivated",

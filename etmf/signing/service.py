@@ -253,7 +253,8 @@ def verify_signer(user: User, password: str | None, totp: str | None) -> str:
         ok = factory.verify_totp(code, user.tf_totp_secret, user, window=30) and ok
     if not ok:
         raise ReauthenticationFailed(
-            "The password or authenticator code is not correct. Nothing was signed. "
+            "The password or authenticator code is not correct (each code works once: "
+            "wait for the next one if you just used it). Nothing was signed. "
             "Repeated failures lock your account.")
     return method
 

@@ -22,6 +22,7 @@ from etmf.accounts.access import Access, Grant
 from etmf.accounts.models import Membership, User
 from etmf.accounts.roles import Permission
 from etmf.accounts.services import record_failed_login
+from etmf.accounts.totp import consumed_step
 from etmf.audit.store import Actor, Context, UnitOfWork, unit_of_work
 from etmf.documents.lifecycle import State
 from etmf.documents.models import Document, DocumentVersion
@@ -347,6 +348,7 @@ def sign(svc: Services, access: Access, context: Context, request_id: int, *,
                 _record_failed_reauth(svc, actor, context, user.id, request, doc, me.meaning)
                 raise
             auth_time = svc.clock.now().replace(microsecond=0)
+        totp_step = consumed_step(user.id) if external is None else None
         with svc.blobs.open(version.sha256) as fh:
             original = fh.read()
         base_label = version.label.split("-S")[0][:14]
@@ -374,6 +376,13 @@ def sign(svc: Services, access: Access, context: Context, request_id: int, *,
                            "Reload the page and sign again.")
         me, doc, version, user = _check_can_sign_now(uow.session, svc, access, request,
                                                      signed_at)
+        if totp_step is not None:
+            if user.tf_totp_last_step is not None and totp_step <= user.tf_totp_last_step:
+                raise ReauthenticationFailed(  # the same code, used at the same moment
+                    "That authenticator code was used already; each code works once. Wait "
+                    "for the next code and sign again. Nothing was signed.")
+            uow.emit("user", user.id, "user.totp_used", {
+                "step": totp_step, "purpose": "signature", "signature_request_id": request.id})
         number = 1 + max(v.number for v in doc.versions)
         version_id = uow.allocate_id(DocumentVersion)
         uow.emit("document", doc.id, "document.version_added", {"version": {

@@ -4,6 +4,7 @@ code are required with every signature; a missing or wrong code signs nothing (S
 from __future__ import annotations
 
 import json
+import time
 from io import BytesIO
 
 import pytest
@@ -35,6 +36,14 @@ def _enrol_authenticator(app, world, user) -> str:  # type: ignore[no-untyped-de
 def _code(app, secret: str) -> str:  # type: ignore[no-untyped-def]
     with app.app_context():
         return str(app.extensions["security"].totp_factory.generate_totp_password(secret))
+
+
+def _next_code(app, secret: str) -> str:  # type: ignore[no-untyped-def]
+    """The code of the next 30-second step (inside the accepted window): what a signer who
+    just used the current code to sign in waits for."""
+    with app.app_context():
+        factory = app.extensions["security"].totp_factory
+        return str(factory._totp.from_source(secret).generate(time.time() + 30).token)
 
 
 def _sign_in_with_code(app, user, secret: str):  # type: ignore[no-untyped-def]
@@ -75,7 +84,8 @@ def test_with_totp_enrolled_the_code_is_needed_at_every_signature(app, world, sv
     assert events_of(svc, "signature.applied") == []
     assert len(events_of(svc, "signature.auth_failed")) == 1  # the wrong code, audited
 
-    ok = post_sign(client, sequential_request, password=PASSWORD, totp=_code(app, secret))
+    ok = post_sign(client, sequential_request, password=PASSWORD,
+                   totp=_next_code(app, secret))  # sign-in consumed the current one
     assert ok.status_code == 302, ok.get_data(as_text=True)[:3000]
     (applied,) = events_of(svc, "signature.applied")
     payload = json.loads(applied.payload)
@@ -83,3 +93,35 @@ def test_with_totp_enrolled_the_code_is_needed_at_every_signature(app, world, sv
     data = blob_bytes(svc, payload["result_sha256"])
     sig = PdfFileReader(BytesIO(data)).embedded_signatures[0].sig_object
     assert str(sig["/Prop_AuthType"]) == "password+totp"
+
+
+@pytest.mark.req("SIG-4")
+def test_an_authenticator_code_works_once(app, world, svc, team, approved_doc,
+                                          sequential_request):
+    """The code typed to sign in cannot be replayed to sign, and the code a signature used
+    cannot be used again, neither to sign nor to sign in (its step is recorded in the log)."""
+    secret = _enrol_authenticator(app, world, team.investigator)
+    used_at_login = _code(app, secret)
+    client = _sign_in_with_code(app, team.investigator, secret)
+    replay = post_sign(client, sequential_request, password=PASSWORD, totp=used_at_login)
+    assert replay.status_code == 401
+    assert "each code works once" in replay.get_data(as_text=True)
+    assert events_of(svc, "signature.applied") == []
+
+    fresh = _next_code(app, secret)
+    assert post_sign(client, sequential_request, password=PASSWORD,
+                     totp=fresh).status_code == 302
+    (used,) = events_of(svc, "user.totp_used")
+    assert json.loads(used.payload)["purpose"] == "signature"
+    with svc.db.read_session() as s:
+        assert s.get(UserRow, team.investigator.id).tf_totp_last_step == json.loads(
+            used.payload)["step"]
+
+    other = app.test_client()
+    token = csrf_from(other.get("/login").get_data(as_text=True))
+    response = other.post("/login", data={"email": team.investigator.email,
+                                          "password": PASSWORD, "csrf_token": token})
+    page = other.get(response.headers["Location"]).get_data(as_text=True)
+    again = other.post("/tf-validate", data={"code": fresh, "csrf_token": csrf_from(page)})
+    assert "That code is not valid" in again.get_data(as_text=True)
+    assert other.get("/").status_code == 302  # not signed in
