@@ -21,9 +21,12 @@ approved, some in QC, CVs with expiry dates. Prints median and p95 of:
 The caches (etmf.tracking.summary) are built once before measuring ("cache build"). Then:
 
 - dashboard: the page's figures with fresh caches (nothing changed since the last view);
-- after change: one document changes state (an audit event is appended, as a command would)
-  before each view, so the view first refreshes the caches: recounts that document's
-  artifact and regroups the expected documents, then reads the figures.
+- after change: one command before each view moves a document through QC (its event
+  appended and projected in one transaction, as every command does); the command keeps the
+  caches exact (etmf.tracking.upkeep: recounts the document's cell, regroups its place), so
+  the view reads them as any other;
+- command: that command's own time, upkeep included; bare command: the same command once
+  the study has no caches (the upkeep's cost is the difference).
 Every site has a person (a PI) working there and at the next site, whose CV counts at both.
 """
 
@@ -41,18 +44,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import case, create_engine, func, insert, select, text, update  # noqa: E402
+from sqlalchemy import case, create_engine, delete, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+import etmf.projections  # noqa: E402,F401 - registers the projections and the upkeep
 from etmf import migrate  # noqa: E402
-from etmf.audit.models import Event  # noqa: E402
-from etmf.documents.models import Document  # noqa: E402
+from etmf.audit.store import Actor, Context, UnitOfWork  # noqa: E402
+from etmf.clock import SystemClock  # noqa: E402
+from etmf.documents.models import Document, DocumentVersion  # noqa: E402
 from etmf.reference_model.model import FilingLevel, load_reference_model  # noqa: E402
 from etmf.studies.models import Country, Site, Study  # noqa: E402
 from etmf.tracking import metrics, summary  # noqa: E402
 from etmf.tracking.expected import entry_states  # noqa: E402
 from etmf.tracking.models import (  # noqa: E402
+    CacheStamp,
     EdlEntry,
     MilestoneDate,
     Person,
@@ -62,6 +68,8 @@ from etmf.tracking.models import (  # noqa: E402
 
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 TODAY = NOW.date()
+CLOCK = SystemClock()
+CHANGED = 1000  # documents with a version, which the "after change" runs move
 
 
 def populate(engine, sites: int, countries: int, documents: int) -> None:  # type: ignore[no-untyped-def]
@@ -93,7 +101,8 @@ def populate(engine, sites: int, countries: int, documents: int) -> None:  # typ
         s.execute(insert(MilestoneDate.__table__), [dict(id=i, study_id=1, country_id=None, site_id=i,
                                                code="03", planned=TODAY - timedelta(days=i % 90),
                                                actual=None) for i in site_country])
-        rows = []
+        rows: list[dict[str, object]] = []
+        versions: list[dict[str, object]] = []
         for d in range(1, documents + 1):
             level, c, st = places[rng.randrange(len(places))]
             a = rng.choice(by_level[FilingLevel(level)])
@@ -108,12 +117,19 @@ def populate(engine, sites: int, countries: int, documents: int) -> None:  # typ
                 expiry_date=(filed + timedelta(days=730)).date() if a.unique_id in
                 ("087", "088") else None,
                 approved_at=filed + timedelta(days=rng.randrange(20)) if status == "approved"
-                else None))
+                else None, current_version_id=d if d <= CHANGED else None))
+            if d <= CHANGED:  # the documents the "after change" runs move through QC
+                versions.append(dict(
+                    id=d, document_id=d, number=1, label="1.0", status=status,
+                    sha256=f"{d:064x}", size=1, mime="application/pdf",
+                    filename=f"{d}.pdf", created_at=filed, created_by_id=None,
+                    created_by_name="benchmark"))
             if len(rows) == 10_000:
                 s.execute(insert(Document.__table__), rows)
                 rows = []
         if rows:
             s.execute(insert(Document.__table__), rows)
+        s.execute(insert(DocumentVersion.__table__), versions)
         cvs = dict(s.execute(select(Document.site_id, func.min(Document.id)).where(
             Document.artifact_id == "087", Document.level == "site").group_by(
             Document.site_id)).all())
@@ -137,31 +153,45 @@ def dashboard(session: Session) -> None:
 
 
 def _change(engine, n: int) -> None:  # type: ignore[no-untyped-def]
-    """What a command does to the tables the dashboard reads: a document changes state and
-    an event is appended (fake hash: the benchmark does not verify the chain)."""
+    """One command: a document moves through QC (approved ⇄ in QC), its event appended and
+    projected in one transaction as every command does (the caches' upkeep included)."""
     with Session(engine) as s:
-        head = s.scalar(select(func.max(Event.seq))) or 0
-        doc = 1 + (n * 7919) % 1000
-        s.execute(update(Document).where(Document.id == doc).values(
-            status=case((Document.status == "approved", "in_qc"), else_="approved"),
-            approved_at=case((Document.status == "approved", None), else_=NOW)))
-        s.execute(insert(Event), [dict(
-            seq=head + 1, stream_type="document", stream_id=str(doc), stream_version=100 + n,
-            type="document.transitioned", payload="{}", study_id=1, actor_id=None,
-            actor_name="benchmark", reason=None, occurred_at=NOW, request_id=None,
-            client_addr=None, prev_hash="0" * 64, hash=uuid.uuid4().hex * 2)])
-        s.commit()
+        uow = UnitOfWork(s, CLOCK, Actor.system("benchmark"), Context())
+        doc = s.get(Document, 1 + (n * 7919) % CHANGED)
+        assert doc is not None
+        to = "in_qc" if doc.status == "approved" else "approved"
+        uow.emit("document", doc.id, "document.transitioned", {
+            "version_id": doc.current_version_id, "action": "benchmark", "from": doc.status,
+            "to": to, "superseded_version_id": None}, study_id=1)
+        uow.commit()
 
 
-def after_change(engine, runs: int) -> list[float]:  # type: ignore[no-untyped-def]
-    times = []
+def after_change(engine, runs: int) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    """Times of the command (with the upkeep of the caches) and of the view after it."""
+    commands, views = [], []
     for n in range(runs):
+        start = time.perf_counter()
         _change(engine, n)
+        commands.append((time.perf_counter() - start) * 1000)
         start = time.perf_counter()
         with Session(engine) as s:
             if not summary.is_fresh(s, 1):
                 summary.refresh(lambda: Session(engine), 1)
             summary.figures(s, 1, NOW, LABELS, filing_target=30, approval_target=14)
+        views.append((time.perf_counter() - start) * 1000)
+    return commands, views
+
+
+def bare_commands(engine, runs: int) -> list[float]:  # type: ignore[no-untyped-def]
+    """The same command on a study without caches (nothing to keep up): the upkeep's cost
+    is the difference."""
+    with Session(engine) as s:
+        s.execute(delete(CacheStamp).where(CacheStamp.study_id == 1))
+        s.commit()
+    times = []
+    for n in range(runs):
+        start = time.perf_counter()
+        _change(engine, runs + n)
         times.append((time.perf_counter() - start) * 1000)
     return times
 
@@ -245,7 +275,10 @@ def main() -> None:
         dash = measure(engine, dashboard, args.runs)
         base = measure(engine, floor, args.runs)
         print(describe("dashboard", dash))
-        print(describe("after change", after_change(engine, args.runs)))
+        commands, views = after_change(engine, args.runs)
+        print(describe("after change", views))
+        print(describe("command", commands))
+        print(describe("bare command", bare_commands(engine, args.runs)))
         if not args.no_entries:
             print(describe("entries", measure(engine, entries, max(3, args.runs // 5))))
         print(describe("floor", base))

@@ -190,11 +190,34 @@ def projection(*event_types: str) -> Callable[[F], F]:
     return register
 
 
+#: Called before an event's projection; may return what to call right after it.
+Follower = Callable[[Session, "PendingEvent"], Callable[[], None] | None]
+_FOLLOWERS: dict[str, list[Follower]] = {}
+
+
+def follower(*event_types: str) -> Callable[[Follower], Follower]:
+    """Register a function that keeps a derived table of another area (a cache such as the
+    tracking dashboard's counts) in step with events it does not own, in the same
+    transaction: it sees the read tables before the projection and may return a function
+    that sees them after."""
+
+    def register(fn: Follower) -> Follower:
+        for event_type in event_types:
+            _FOLLOWERS.setdefault(event_type, []).append(fn)
+        return fn
+
+    return register
+
+
 def apply_event(session: Session, event: PendingEvent) -> None:
     handler = _PROJECTIONS.get(event.type)
     if handler is None:
         raise RuntimeError(f"no projection registered for event type {event.type!r}")
+    after = [f(session, event) for f in _FOLLOWERS.get(event.type, ())]
     handler(session, event)
+    for finish in after:
+        if finish is not None:
+            finish()
 
 
 def registered_event_types() -> frozenset[str]:

@@ -109,9 +109,9 @@ class PersonDocument(Base):
 class DocCount(Base):
     """Documents of one study at one (artifact, level, place), counted as the EDL needs them.
 
-    A cache of ``documents`` for the dashboard (see etmf.tracking.summary): refreshed by
-    artifact from the document events appended since :class:`CacheStamp`, so ``etmf audit
-    verify`` skips it; dropping its rows only makes the next dashboard rebuild them.
+    A cache of ``documents`` for the dashboard (see etmf.tracking.summary), kept exact by
+    every event once built (etmf.tracking.upkeep); ``etmf audit verify`` skips it, and
+    dropping it with its :class:`CacheStamp` only makes the next dashboard rebuild it.
     ``place`` is the site id (site level), the country id (country level) or 0 (trial).
     """
 
@@ -154,7 +154,8 @@ class EdlGroup(Base):
     :class:`DocCount`; ``incomplete`` entries are overdue once ``due`` has passed."""
 
     __tablename__ = "tracking_edl_groups"
-    __table_args__ = {"info": {"not_projected": True}}
+    __table_args__ = (Index("ix_tracking_edl_groups_place", "study_id", "site_id", "country_id"),
+                      {"info": {"not_projected": True}})
 
     study_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     row: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -176,7 +177,9 @@ class EdlGroupExpiry(Base):
     expired once the day has passed. Cache, like :class:`DocCount`."""
 
     __tablename__ = "tracking_edl_group_expiry"
-    __table_args__ = {"info": {"not_projected": True}}
+    __table_args__ = (Index("ix_tracking_edl_group_expiry_place", "study_id", "site_id",
+                            "country_id"),
+                      {"info": {"not_projected": True}})
 
     study_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     row: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -202,7 +205,8 @@ class QcWait(Base):
 
 
 class CacheStamp(Base):
-    """The last audit event folded into a study's dashboard caches."""
+    """A study whose dashboard caches exist (and so are kept up to date by every event);
+    ``seq``: the last audit event when they were built from scratch."""
 
     __tablename__ = "tracking_cache_stamps"
     __table_args__ = {"info": {"not_projected": True}}

@@ -8,6 +8,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from etmf.audit.store import PendingEvent, projection
+from etmf.tracking import upkeep  # noqa: F401 - registers the dashboard caches' upkeep
 from etmf.tracking.models import (
     EdlEntry,
     ExpiryRule,

@@ -3,11 +3,12 @@ database over the expected document list, timeliness and the approvals trend fro
 histograms — so a study of 500 sites and 250,000 documents is summarised without building
 one Python object per expected document or reading every document.
 
-Two caches of ``documents`` (tables ``tracking_doc_counts`` and ``tracking_doc_days``, marked
-not projected) hold, per artifact, what the figures need. :func:`refresh` brings a study's
-caches up to date from the document events appended since its stamp (documents never change
-artifact, level or place, so only the artifacts of those documents are recounted). The
-figures are the same as summing :func:`etmf.tracking.expected.entry_states` with
+Caches of ``documents`` and of the EDL (``tracking_doc_counts``, ``tracking_doc_days``,
+``tracking_edl_groups``, ``tracking_edl_group_expiry``, ``tracking_qc_queue``; marked not
+projected) hold what the figures need. :func:`refresh` builds a study's caches the first
+time its dashboard is viewed (:func:`rebuild`); from then on every event adjusts them in its
+own transaction (etmf.tracking.upkeep), so a view after a change reads them like any other.
+The figures are the same as summing :func:`etmf.tracking.expected.entry_states` with
 :func:`etmf.tracking.metrics.group_by` (a test holds them equal); the few site entries that
 people's documents (CVs, licences filed elsewhere) contribute to are computed that way.
 """
@@ -63,84 +64,54 @@ from etmf.tracking.models import (
     QcWait,
 )
 
-#: Above this many changed documents since the stamp, recount the whole study.
-_RECOUNT_ALL = 2000
 GROUPINGS = ("study", "zone", "site", "country", "milestone")
-#: Streams whose events change the figures (documents are recounted by artifact; the rest
-#: only regroup the expected documents; expiry rules recount every artifact).
-_REGROUP = ("edl", "milestones", "person")
 
 
 # ---- the caches ---------------------------------------------------------------------------------
 
 
 def is_fresh(session: Session, study_id: int) -> bool:
-    stamp = session.scalar(select(CacheStamp.seq).where(CacheStamp.study_id == study_id))
-    return stamp is not None and stamp == (session.scalar(select(func.max(Event.seq))) or 0)
+    """Whether the study's caches exist. Once built they are kept exact by every event, in
+    the transaction of the event (etmf.tracking.upkeep), so existing means up to date."""
+    return session.scalar(select(CacheStamp.seq).where(CacheStamp.study_id == study_id)) \
+        is not None
 
 
 def refresh(write_session: Callable[[], AbstractContextManager[Session]],
             study_id: int) -> bool:
-    """Bring the study's caches up to date (a write transaction, only if they are stale).
-    Returns whether anything was recomputed."""
+    """Build the study's caches if they do not exist yet (a write transaction). Returns
+    whether anything was computed."""
     with write_session() as s:
-        head = s.scalar(select(func.max(Event.seq))) or 0
-        stamp = s.get(CacheStamp, study_id)
-        if stamp is not None and stamp.seq == head:
+        if s.get(CacheStamp, study_id) is not None:
             return False
-        artifacts: set[str] | None = None  # None: every artifact of the study
-        regroup_all = True
-        ids: list[int] | None = None
-        if stamp is not None and stamp.seq < head:
-            changed = s.execute(select(Event.stream_type, Event.stream_id).where(
-                Event.seq > stamp.seq, Event.stream_type.in_(
-                    ("document", "expiry_rule", *_REGROUP))).distinct()).all()
-            ids = [int(i) for t, i in changed if t == "document" and i.isdigit()]
-            regroup_all = any(t == "person" or t in _REGROUP and i == str(study_id)
-                              for t, i in changed)
-            if len(ids) <= _RECOUNT_ALL and not any(t == "expiry_rule" for t, _ in changed):
-                artifacts = set()
-                for i in range(0, len(ids), 500):
-                    chunk = ids[i:i + 500]
-                    artifacts.update(s.scalars(select(Document.artifact_id).where(
-                        Document.study_id == study_id, Document.id.in_(chunk)).distinct()))
-                    # A person's document counts at other sites too: regroup them all.
-                    regroup_all = regroup_all or s.scalar(select(PersonDocument.person_id)
-                        .where(PersonDocument.document_id.in_(chunk)).limit(1)) is not None
-        places = _recount(s, study_id, artifacts) \
-            if artifacts is None or artifacts else set()
-        _requeue(s, study_id, None if artifacts is None else ids or [])
-        if regroup_all or places is None:
-            _regroup(s, study_id, None)
-        elif places:
-            _regroup(s, study_id, places)
-        if stamp is None:
-            s.add(CacheStamp(study_id=study_id, seq=head))
-        else:
-            stamp.seq = head
+        rebuild(s, study_id)
         s.commit()
         return True
+
+
+def rebuild(s: Session, study_id: int) -> None:
+    """Recompute every cache of the study from the read tables (inside the caller's write
+    transaction): the reference the incremental upkeep must always equal."""
+    for table in (DocCount, DocDays, EdlGroup, EdlGroupExpiry, QcWait):
+        s.execute(delete(table).where(table.study_id == study_id))
+    recount(s, study_id, None)
+    _requeue(s, study_id, None)
+    regroup(s, study_id, None)
+    head = s.scalar(select(func.max(Event.seq))) or 0
+    stamp = s.get(CacheStamp, study_id)
+    if stamp is None:
+        s.add(CacheStamp(study_id=study_id, seq=head))
+    else:
+        stamp.seq = head
+    s.flush()
 
 
 Place = tuple[str, int]  # level and place (site or country id; 0: the trial)
 
 
-def _recount(s: Session, study_id: int, artifacts: set[str] | None) -> set[Place] | None:
-    """Recount the documents of some artifacts (None: all); returns the places whose counts
-    changed (None: all of them)."""
-    where = [Document.study_id == study_id]
-    before: dict[tuple[str, str, int], tuple[object, ...]] = {}
-    if artifacts is not None:
-        where.append(Document.artifact_id.in_(sorted(artifacts)))
-        t = DocCount.__table__
-        for row in s.execute(select(t).where(t.c.study_id == study_id,
-                                             t.c.artifact_id.in_(sorted(artifacts)))):
-            before[(row.artifact_id, row.level, row.place)] = tuple(row)
-    for table in (DocCount, DocDays):
-        q = delete(table).where(table.study_id == study_id)
-        if artifacts is not None:
-            q = q.where(table.artifact_id.in_(sorted(artifacts)))
-        s.execute(q)
+def _counts(s: Session, study_id: int, where: list  # type: ignore[type-arg]
+            ) -> dict[tuple[str, str, int], dict[str, object]]:
+    """The ``tracking_doc_counts`` rows of the documents selected by ``where``."""
     validity = validity_days(s)
     approved, no_expiry = _APPROVED, Document.expiry_date.is_(None)
     counts: dict[tuple[str, str, int], dict[str, object]] = {}
@@ -178,6 +149,43 @@ def _recount(s: Session, study_id: int, artifacts: set[str] | None) -> set[Place
             ends[key] = max(ends.get(key, date.min), *found)
     for key, end in ends.items():
         counts[key]["expires_on"] = None if end == date.max else end
+    return counts
+
+
+def count_cell(s: Session, study_id: int, artifact_id: str, level: str, place: int) -> None:
+    """Recount the documents of one artifact at one place (a few rows: the upkeep of one
+    document event)."""
+    t = DocCount
+    s.execute(delete(t).where(t.study_id == study_id, t.artifact_id == artifact_id,
+                              t.level == level, t.place == place))
+    where = [Document.study_id == study_id, Document.artifact_id == artifact_id,
+             Document.level == level]
+    if level == "site":
+        where.append(Document.site_id == place)
+    elif level == "country":
+        where.append(Document.country_id == place)
+    counts = _counts(s, study_id, where)
+    if counts:
+        s.execute(insert(DocCount.__table__), list(counts.values()))
+
+
+def recount(s: Session, study_id: int, artifacts: set[str] | None) -> set[Place] | None:
+    """Recount the documents of some artifacts (None: all); returns the places whose counts
+    changed (None: all of them)."""
+    where = [Document.study_id == study_id]
+    before: dict[tuple[str, str, int], tuple[object, ...]] = {}
+    if artifacts is not None:
+        where.append(Document.artifact_id.in_(sorted(artifacts)))
+        t = DocCount.__table__
+        for row in s.execute(select(t).where(t.c.study_id == study_id,
+                                             t.c.artifact_id.in_(sorted(artifacts)))):
+            before[(row.artifact_id, row.level, row.place)] = tuple(row)
+    for table in (DocCount, DocDays):
+        q = delete(table).where(table.study_id == study_id)
+        if artifacts is not None:
+            q = q.where(table.artifact_id.in_(sorted(artifacts)))
+        s.execute(q)
+    counts = _counts(s, study_id, where)
     if counts:
         s.execute(insert(DocCount.__table__), list(counts.values()))
     cols = [c.name for c in DocCount.__table__.columns]
@@ -230,15 +238,19 @@ def _requeue(s: Session, study_id: int, ids: list[int] | None) -> None:
                 for d in waiting])
 
 
-def _person_keys(session: Session, study_id: int) -> tuple[set[int], set[str]]:
-    """Sites and artifacts that people's documents may count at (a superset: every pair)."""
+def person_keys(session: Session, study_id: int, at: Collection[int] | None = None
+                 ) -> tuple[set[int], set[str]]:
+    """Sites (of ``at``; None: all) and artifacts that people's documents may count at (a
+    superset: every pair)."""
     sites, artifacts = set(), set()
-    for site_id, artifact_id in session.execute(
-            select(PersonSite.site_id, Document.artifact_id).join(
-                PersonDocument, PersonDocument.person_id == PersonSite.person_id
-            ).join(Document, Document.id == PersonDocument.document_id
-            ).join(Site, Site.id == PersonSite.site_id).where(
-                Site.study_id == study_id, Document.status != "obsolete").distinct()):
+    q = select(PersonSite.site_id, Document.artifact_id).join(
+        PersonDocument, PersonDocument.person_id == PersonSite.person_id
+    ).join(Document, Document.id == PersonDocument.document_id
+    ).join(Site, Site.id == PersonSite.site_id).where(
+        Site.study_id == study_id, Document.status != "obsolete").distinct()
+    if at is not None:
+        q = q.where(PersonSite.site_id.in_(sorted(at)))
+    for site_id, artifact_id in session.execute(q):
         sites.add(site_id)
         artifacts.add(artifact_id)
     return sites, artifacts
@@ -261,7 +273,7 @@ def _at(table, places: set[Place]):  # type: ignore[no-untyped-def]
     return or_(*parts) if parts else literal(False)
 
 
-def _regroup(s: Session, study_id: int, places: set[Place] | None) -> None:
+def regroup(s: Session, study_id: int, places: set[Place] | None) -> None:
     """Sum the study's EDL entries (at ``places``; None: everywhere) by zone, site, country
     and milestone from the document counts (the entries people's documents count at: entry
     by entry, as entry_states)."""
@@ -285,9 +297,8 @@ def _regroup(s: Session, study_id: int, places: set[Place] | None) -> None:
     where = [e.study_id == study_id]
     if places is not None:
         where.append(_at(e, places))
-    person_sites, person_artifacts = _person_keys(s, study_id)
-    if places is not None:
-        person_sites &= {p for lvl, p in places if lvl == "site"}
+    person_sites, person_artifacts = person_keys(
+        s, study_id, None if places is None else {p for lvl, p in places if lvl == "site"})
     if person_sites:
         where.append(~and_(e.level == "site", e.site_id.in_(sorted(person_sites)),
                            e.artifact_id.in_(sorted(person_artifacts))))
@@ -469,11 +480,22 @@ def qc_queue(session: Session, study_id: int, now: datetime, limit: int = 20
             cond.append(QcWait.since <= low)
         counts.append((label, int(session.scalar(select(func.count()).where(*cond)) or 0)))
         low = after
-    rows = session.execute(
-        select(QcWait.since, Document.id, Document.title, Document.artifact_number,
-               Document.site_id).join(Document, Document.id == QcWait.document_id)
-        .where(QcWait.study_id == study_id)
-        .order_by(QcWait.since.is_(None), QcWait.since, Document.id).limit(limit)).all()
+    # The longest waiting first, those of unknown date last: two walks of the (study, since)
+    # index, then the documents of the few found (not a sort of the whole queue).
+    waits = session.execute(
+        select(QcWait.since, QcWait.document_id).where(
+            QcWait.study_id == study_id, QcWait.since.is_not(None))
+        .order_by(QcWait.since, QcWait.document_id).limit(limit)).all()
+    if len(waits) < limit:
+        waits += session.execute(
+            select(QcWait.since, QcWait.document_id).where(
+                QcWait.study_id == study_id, QcWait.since.is_(None))
+            .order_by(QcWait.document_id).limit(limit - len(waits))).all()
+    docs = {d.id: d for d in session.execute(
+        select(Document.id, Document.title, Document.artifact_number, Document.site_id)
+        .where(Document.id.in_([d for _s, d in waits])))} if waits else {}
+    rows = [(since, d, docs[d].title, docs[d].artifact_number, docs[d].site_id)
+            for since, d in waits]
     top = [InQc(doc_id, title, number, site, since or now,
                 max(0, (now - (since or now)).days))
            for since, doc_id, title, number, site in rows]

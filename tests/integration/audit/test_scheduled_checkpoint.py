@@ -17,9 +17,11 @@ def _checkpoints(svc) -> list[int]:  # type: ignore[no-untyped-def]
 
 
 def _run_schedule(app) -> None:  # type: ignore[no-untyped-def]
+    """Tick the scheduler and run only the checkpoint job it started (other daily tasks,
+    such as the KRI snapshot, append events of their own and are tested elsewhere)."""
     for job_id in jobs.schedule_due(app):
         if jobs.get_job(app, job_id).kind == "audit.checkpoint":
-            jobs.work_once(app)
+            assert jobs.run_job(app, job_id) == jobs.DONE
 
 
 def test_a_daily_checkpoint_is_signed_once_per_day_when_the_log_grew(app, svc, clock, world):

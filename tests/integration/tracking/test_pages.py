@@ -159,3 +159,21 @@ def test_documents_list_flags_expiry_derived_from_the_artifacts_validity(tracker
     expired = client.get(
         f"/tracking/studies/{w.study_id}/expiry?window=expired").get_data(as_text=True)
     assert "Normal ranges 2025" in expired and "Normal ranges 2026" not in expired
+
+
+@pytest.mark.req("FR-TRACK-2")
+def test_a_document_filed_after_a_view_shows_on_the_next_view_without_a_rebuild(
+        tracker, study_with_edl, login, svc):
+    from etmf.tracking.models import CacheStamp
+
+    w, _cv = study_with_edl
+    client = login(tracker.manager)
+    page = client.get(f"/tracking/studies/{w.study_id}").get_data(as_text=True)
+    assert 'data-testid="study-completeness">33 %' in page  # 1 of 3; the caches are built
+    built = tracker.read(lambda s: s.get(CacheStamp, w.study_id).seq)
+    doc = tracker.file("05.02.04", site="102", document_date=svc.clock.now().date())
+    tracker.approve(doc)
+    page = client.get(f"/tracking/studies/{w.study_id}").get_data(as_text=True)
+    assert 'data-testid="study-completeness">66 %' in page  # 2 of 3, at once
+    # Kept by the filing and the approval themselves, not rebuilt by the view.
+    assert tracker.read(lambda s: s.get(CacheStamp, w.study_id).seq) == built

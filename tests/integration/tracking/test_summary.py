@@ -8,11 +8,20 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from etmf.tracking import metrics, summary
 from etmf.tracking import services as tracking
 from etmf.tracking.expected import entry_states
-from etmf.tracking.models import CacheStamp, DocCount
+from etmf.tracking.models import (
+    CacheStamp,
+    DocCount,
+    DocDays,
+    EdlGroup,
+    EdlGroupExpiry,
+    Person,
+    QcWait,
+)
 from etmf.tracking.services import Scope
 
 from .test_edl_and_metrics import _fixture_study
@@ -29,9 +38,39 @@ def _figures(groups):  # type: ignore[no-untyped-def]
             for name, found in groups.items()}
 
 
-def _same(tracker, svc, day, **scope):  # type: ignore[no-untyped-def]
+CACHES = (DocCount, DocDays, EdlGroup, EdlGroupExpiry, QcWait)
+
+
+def _caches(s, study_id):  # type: ignore[no-untyped-def]
+    """The study's cache rows, without the arbitrary group row numbers."""
+    found = {}
+    for model in CACHES:
+        t = model.__table__
+        cols = [c for c in t.columns if c.name != "row"]
+        found[t.name] = sorted(tuple(str(v) for v in r) for r in s.execute(
+            select(*cols).where(t.c.study_id == study_id)))
+    return found
+
+
+def _equal_to_rebuild(svc, study_id):  # type: ignore[no-untyped-def]
+    """The incrementally kept caches are exactly what a rebuild from scratch makes."""
+    with svc.db.write_session() as s:
+        kept = _caches(s, study_id)
+        summary.rebuild(s, study_id)
+        rebuilt = _caches(s, study_id)
+        s.rollback()
+    assert kept == rebuilt
+    assert kept["tracking_edl_groups"]  # not trivially equal
+
+
+def _same(tracker, svc, day, *, kept: bool = True, **scope):  # type: ignore[no-untyped-def]
+    """The figures from the caches equal the entry-by-entry ones (and, once the caches
+    exist, the events kept them: nothing is recomputed before reading)."""
     w = tracker.w
-    summary.refresh(svc.db.write_session, w.study_id)
+    existed = tracker.read(summary.is_fresh, w.study_id)
+    assert summary.refresh(svc.db.write_session, w.study_id) is not existed
+    if kept and existed:
+        _equal_to_rebuild(svc, w.study_id)
 
     def by_entries(s):  # type: ignore[no-untyped-def]
         states = entry_states(s, w.study_id, day)
@@ -91,7 +130,7 @@ def test_caches_follow_new_documents_and_rebuild_when_dropped(tracker, clock, sv
     _same(tracker, svc, today)
     assert tracker.read(summary.is_fresh, w.study_id)
     doc = tracker.file("05.02.08", site="102", document_date=today)
-    assert not tracker.read(summary.is_fresh, w.study_id)
+    assert tracker.read(summary.is_fresh, w.study_id)  # kept by the filing itself
     _same(tracker, svc, today)
     tracker.approve(doc)
     clock.advance(timedelta(days=8))
@@ -154,3 +193,88 @@ def test_dashboard_figures_match_the_hand_computed_study(tracker, clock):
         == (5, 4, 13)
     assert (f.quality.rejections, f.quality.approvals, f.quality.open_issues) == (1, 3, 1)
     assert date(2026, 11, 23) in dict(f.trend)
+
+
+@pytest.mark.req("FR-TRACK-2")
+def test_every_change_shows_at_once_and_equals_a_rebuild(tracker, clock, svc):
+    """Once the caches exist, each command adjusts them in its own transaction: the next
+    read needs no refresh, its figures are the entry-by-entry ones, and the kept caches
+    equal a rebuild from scratch (checked after every step by ``_same``)."""
+    from etmf.documents import services as docs
+    from etmf.documents.lifecycle import Action
+    from etmf.documents.models import Document
+
+    w = _rich_study(tracker, clock)
+    today = clock.now().date()
+    _same(tracker, svc, today)  # builds the caches
+    stamp = tracker.read(lambda s: s.get(CacheStamp, w.study_id).seq)
+    before = tracker.read(summary.summary, w.study_id, today, LABELS)["study"][0]
+
+    def version(doc):  # type: ignore[no-untyped-def]
+        return tracker.read(lambda s: s.get(Document, doc).version)
+
+    # A document filed and approved: the total moves at once.
+    doc = tracker.file("05.02.08", site="201", document_date=today - timedelta(days=3))
+    _same(tracker, svc, today)
+    tracker.approve(doc)
+    after = _same(tracker, svc, today)["study"][0]
+    assert after[2] == before.approved + 1  # approved, up to the required count
+    # Its date corrected (filing lag, expiry by validity), then withdrawn.
+    tracker.run(docs.change_metadata, doc, {"document_date": today - timedelta(days=40)},
+                expected_version=version(doc), reason="typo")
+    _same(tracker, svc, today)
+    tracker.run(docs.transition, doc, Action.WITHDRAW, expected_version=version(doc),
+                reason="wrong site")
+    _same(tracker, svc, today)
+    # Placeholders for the whole study, one then filled by a filing.
+    tracker.run(tracking.create_placeholders, w.study_id, site_id=w.site_ids["102"])
+    _same(tracker, svc, today)
+    tracker.file("05.02.08", site="102", document_date=today)
+    _same(tracker, svc, today)
+    # The EDL edited: an entry added, its required count changed, then removed.
+    entry = tracker.run(tracking.add_entry, w.study_id, Scope("site", site_id=w.site_ids["201"]),
+                        "01.01.11", milestone="03")
+    _same(tracker, svc, today)
+    tracker.run(tracking.change_entry, entry, required_count=3)
+    _same(tracker, svc, today)
+    tracker.run(tracking.remove_entry, entry, reason="not needed")
+    _same(tracker, svc, today)
+    # Milestones at the site, the country and the study.
+    for scope in (Scope("site", site_id=w.site_ids["201"]),
+                  Scope("country", country_id=w.country_ids["DE"]), Scope("trial")):
+        tracker.run(tracking.set_milestone_dates, w.study_id, scope, "03",
+                    planned=today + timedelta(days=3), actual=today - timedelta(days=2))
+        _same(tracker, svc, today + timedelta(days=1))
+    # People: Ada leaves site 201 (her CV no longer counts there), comes back.
+    ada = tracker.read(lambda s: s.scalar(select(Person.id).where(Person.name == "Dr Ada")))
+    tracker.run(tracking.unlink_person_from_site, ada, w.site_ids["201"], "Sub-Investigator")
+    _same(tracker, svc, today + timedelta(days=40))
+    tracker.run(tracking.link_person_to_site, ada, w.site_ids["201"], "Sub-Investigator")
+    _same(tracker, svc, today + timedelta(days=40))
+    # An expiry rule changed by the administrator: every such document runs out sooner.
+    tracker.run(tracking.set_expiry_rule, "05.02.05", 365, by=w.user("admin"))
+    _same(tracker, svc, today + timedelta(days=40))
+    # Nothing was rebuilt on the way: the stamp is the one of the first build.
+    assert tracker.read(lambda s: s.get(CacheStamp, w.study_id).seq) == stamp
+    from etmf.audit.service import replay_and_compare
+
+    with svc.db.read_session() as session:  # the upkeep leaves the projections alone
+        assert replay_and_compare(session) == []
+
+
+def test_a_command_of_many_documents_settles_the_caches_once_and_exactly(
+        tracker, clock, svc, monkeypatch):
+    """Placeholders for a whole study in one command: the cells and places they touch are
+    settled once before the commit (here, with the threshold at 0, by recounting their
+    artifacts and regrouping the whole study), and the result equals a rebuild."""
+    from etmf.tracking import upkeep
+
+    w = _rich_study(tracker, clock)
+    today = clock.now().date()
+    _same(tracker, svc, today)
+    monkeypatch.setattr(upkeep, "_MANY", 0)
+    assert tracker.run(tracking.create_placeholders, w.study_id) > 10
+    _same(tracker, svc, today)
+    doc = tracker.file("05.02.08", site="101", document_date=today)  # fills a placeholder
+    tracker.approve(doc)
+    _same(tracker, svc, today)
