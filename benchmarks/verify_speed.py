@@ -12,23 +12,31 @@ canonical encoding (``etmf.audit.store.event_canonical`` / ``hash_text``) and bu
 and indexes included. Payloads vary in size and shape (site, document and signature events;
 some with reasons, some by the system actor, some non-ASCII names).
 
-Printed, each as the median of ``--runs`` runs measured in the same process:
+Printed, each as the median of ``--runs`` runs measured in the same process, with 1 and with
+2 processes:
 
-- verify:      ``etmf.audit.verify.verify_chain`` over the whole log (what
-               ``etmf audit verify`` does for the chain check);
+- verify:      ``etmf.audit.verify.verify_chain(session, workers=N)`` over the whole log
+               (what ``etmf audit verify`` does for the chain check; N=2 starts one helper
+               process, its start-up included);
+- floor read:  the bare fetch of the same columns by the same read path (the keyset page
+               query of ``etmf.audit.chainscan.pages``), nothing done with the rows; with 2
+               processes, each fetches half of the log through its own connection;
 - floor hash:  bare ``hashlib.sha256(...).hexdigest()`` over the same canonical bytes,
-               already in memory (the least any verification must do);
-- floor read:  the bare SELECT of the same columns through the driver, no processing;
+               already in memory (the least any verification must do; one process);
 
-and the ratio verify / (hash + read): 1.0 would mean verification adds nothing over the
-two things it cannot avoid.
+the ratio verify / (read + hash) (1.0 would mean verification adds nothing over the two
+things it cannot avoid), and the CPU seconds verify used (this process and its helpers:
+on a shared machine the wall time says how much CPU the scheduler gave us, the CPU time
+what the work costs).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,6 +54,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from etmf import migrate  # noqa: E402
+from etmf.audit.chainscan import pages  # noqa: E402
 from etmf.audit.store import GENESIS_HASH, canonical_json, event_canonical  # noqa: E402
 from etmf.audit.verify import verify_chain  # noqa: E402
 from etmf.db import Database  # noqa: E402
@@ -142,16 +151,45 @@ def load_postgres(engine: object, count: int) -> list[bytes]:
     return canonicals
 
 
-def bare_read(session: Session) -> int:
-    """The floor for reading: the same SELECT, driver tuples, nothing done with them."""
-    raw = session.connection().connection.driver_connection
-    cur = raw.cursor()
-    cur.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_events ORDER BY seq")
-    n = 0
-    while rows := cur.fetchmany(BATCH):
-        n += len(rows)
-    cur.close()
+def _connect(url: str) -> tuple[object, str]:
+    """A plain driver connection, as a verify helper process opens one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        import sqlite3
+
+        return sqlite3.connect(parsed.database), "sqlite"
+    import psycopg
+
+    return psycopg.connect(host=parsed.host, port=parsed.port, user=parsed.username,
+                           password=parsed.password, dbname=parsed.database,
+                           autocommit=True), "postgresql"
+
+
+def read_range(url: str, lo: int, hi: int | None) -> int:
+    """The floor for reading: verify's page query over ``lo < seq <= hi``, rows untouched."""
+    conn, dialect = _connect(url)
+    try:
+        cur = conn.cursor()  # type: ignore[attr-defined]
+        n = sum(len(rows) for rows in pages(cur, dialect, lo, hi))
+        cur.close()
+    finally:
+        conn.close()  # type: ignore[attr-defined]
     return n
+
+
+def bare_read(url: str, count: int, pool: object | None) -> int:
+    """One process reads everything, or two processes read one half each."""
+    if pool is None:
+        return read_range(url, 0, None)
+    half = count // 2
+    return sum(pool.starmap(read_range, [(url, 0, half), (url, half, None)]))  # type: ignore[attr-defined]
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its waited-for children (the verify helpers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def bare_hash(canonicals: list[bytes]) -> int:
@@ -169,6 +207,10 @@ def median_seconds(work: Callable[[], object], runs: int) -> tuple[float, object
         result = work()
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples), result
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:
@@ -205,22 +247,47 @@ def main() -> None:
         print(f"database {db.dialect}; {args.events:,} events generated and loaded in "
               f"{load_s:.0f} s; load average {load[0]:.2f} {load[1]:.2f}", flush=True)
 
-        with Session(db.engine) as session:
-            verify_s, report = median_seconds(lambda: verify_chain(session), args.runs)
-            assert report.ok and report.checked == args.events, report  # type: ignore[union-attr]
-            read_s, n = median_seconds(lambda: bare_read(session), args.runs)
-            assert n == args.events
+        print(f"before measuring: {_uptime()}", flush=True)
         hash_s, _ = median_seconds(lambda: bare_hash(canonicals), args.runs)
-        floor_s = read_s + hash_s
-        print(f"{'measure':<34} {'events/s':>12} {'seconds':>8}")
-        for name, seconds in (("verify_chain", verify_s),
-                              ("floor: bare SHA-256 of canonical", hash_s),
-                              ("floor: bare SELECT of the rows", read_s),
-                              ("floor: SHA-256 + SELECT", floor_s)):
-            print(f"{name:<34} {args.events / seconds:>12,.0f} {seconds:>8.2f}")
-        print(f"ratio verify / (hash + select): {verify_s / floor_s:.2f} "
-              f"(median of {args.runs} runs each; uptime: "
-              f"{subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()})")
+        canonicals.clear()  # half a gigabyte at a million events
+        ctx = multiprocessing.get_context("spawn")
+        samples: dict[str, list[float]] = {k: [] for k in ("v1", "v2", "r1", "r2", "c1", "c2")}
+        with ctx.Pool(2) as pool:
+            bare_read(url, args.events, pool)  # untimed: start both readers, warm the cache
+            # Round-robin, so a change of the machine's load hits every measure alike.
+            for _ in range(args.runs):
+                for workers in (1, 2):
+                    c0, t0 = cpu_seconds(), time.perf_counter()
+                    with Session(db.engine) as session:
+                        # min_parallel=1: the helper joins in at any --events
+                        report = verify_chain(session, workers=workers, min_parallel=1)
+                    samples[f"v{workers}"].append(time.perf_counter() - t0)
+                    samples[f"c{workers}"].append(cpu_seconds() - c0)
+                    assert report.ok and report.checked == args.events, report
+                    t0 = time.perf_counter()
+                    n = bare_read(url, args.events, pool if workers == 2 else None)
+                    samples[f"r{workers}"].append(time.perf_counter() - t0)
+                    assert n == args.events
+                print(f"  run measured: {_uptime()}", flush=True)
+        med = {k: statistics.median(v) for k, v in samples.items()}
+        print(f"{'measure':<40} {'events/s':>12} {'seconds':>8} {'CPU s':>7}")
+        print(f"{'floor: bare SHA-256 of canonical':<40} {args.events / hash_s:>12,.0f} "
+              f"{hash_s:>8.2f}")
+        for workers in (1, 2):
+            label = "1 process" if workers == 1 else f"{workers} processes"
+            verify_s, read_s = med[f"v{workers}"], med[f"r{workers}"]
+            floor_s = read_s + hash_s / workers
+            print(f"{'verify_chain, ' + label:<40} {args.events / verify_s:>12,.0f} "
+                  f"{verify_s:>8.2f} {med[f'c{workers}']:>7.2f}")
+            print(f"{'floor: bare page fetch, ' + label:<40} {args.events / read_s:>12,.0f} "
+                  f"{read_s:>8.2f}")
+            print(f"{'floor: fetch + SHA-256, ' + label:<40} {args.events / floor_s:>12,.0f} "
+                  f"{floor_s:>8.2f}")
+            print(f"{'  ratio verify / (fetch + SHA-256)':<40} {verify_s / floor_s:>12.2f}")
+        print(f"2 processes vs 1: verify {med['v1'] / med['v2']:.2f}x, "
+              f"floor fetch {med['r1'] / med['r2']:.2f}x; CPU for verify "
+              f"{med['c2'] / med['c1']:.2f}x (medians of {args.runs} runs; "
+              f"after: {_uptime()})")
         db.dispose()
     finally:
         if admin is not None:
