@@ -43,8 +43,11 @@ def notify_red_sites(svc: Services, *, progress: Progress | None = None) -> int:
     for n, study_id in enumerate(studies):
         if progress is not None:
             progress(n, len(studies), f"study {study_id}")
+        # The indicators read every document of the study: computed in a read transaction,
+        # so the write lock is held only to record the notifications.
+        with svc.db.read_session() as session:
+            rows = heat_map(session, study_id, today)
         with unit_of_work(svc.db, svc.clock, Actor.system("risk indicators"), Context()) as uow:
-            rows = heat_map(uow.session, study_id, today)
             study = uow.session.get(Study, study_id)
             assert study is not None
             to = tuple(u.email for u in managers_of(uow.session, study_id))

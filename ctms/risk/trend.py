@@ -39,25 +39,33 @@ def has_snapshot(session: Session, study_id: int, on: date) -> bool:
         KriSnapshot.study_id == study_id, KriSnapshot.taken_on == on)) != 0
 
 
-def take_snapshot(uow: UnitOfWork, study_id: int, *,
-                  gap_finder: GapFinder | None = None) -> bool:
-    """Record today's value of every site × indicator of the study; False if already done."""
-    today = uow.now.date()
-    if has_snapshot(uow.session, study_id, today):
-        return False
-    rows = heat_map(uow.session, study_id, today, gap_finder=gap_finder)
-    uow.emit(STREAM, f"{study_id}:{today.isoformat()}", "risk.snapshot_taken", {
+def snapshot_payload(session: Session, study_id: int, today: date, *,
+                     gap_finder: GapFinder | None = None) -> dict[str, object]:
+    """Today's value of every site x indicator of the study, as the event records it."""
+    rows = heat_map(session, study_id, today, gap_finder=gap_finder)
+    return {
         "study_id": study_id, "taken_on": today.isoformat(),
         "sites": [{"site_id": r.site.id, "values": {
             code: [None if c.value is None else str(c.value), c.level]
             for code, c in r.cells.items()}} for r in rows],
-    }, expected_version=0, study_id=study_id)
+    }
+
+
+def take_snapshot(uow: UnitOfWork, study_id: int, payload: dict[str, object]) -> bool:
+    """Record a snapshot computed by :func:`snapshot_payload`; False if today's exists."""
+    today = uow.now.date()
+    if payload["taken_on"] != today.isoformat() or has_snapshot(uow.session, study_id, today):
+        return False
+    uow.emit(STREAM, f"{study_id}:{today.isoformat()}", "risk.snapshot_taken", payload,
+             expected_version=0, study_id=study_id)
     return True
 
 
 def take_snapshots(svc: Services, *, progress: Progress | None = None,
                    gap_finder: GapFinder | None = None) -> int:
-    """Today's snapshot of every open study; returns how many were taken."""
+    """Today's snapshot of every open study; returns how many were taken. The indicators
+    are computed in a read transaction (at Phase III size that reads every document); only
+    the event is written under the write lock, so filing never waits for the computation."""
     with svc.db.read_session() as session:
         studies = list(session.scalars(select(Study.id).where(Study.locked_at.is_(None))
                                        .order_by(Study.id)))
@@ -65,10 +73,15 @@ def take_snapshots(svc: Services, *, progress: Progress | None = None,
     for n, study_id in enumerate(studies):
         if progress is not None:
             progress(n, len(studies), f"study {study_id}")
+        today = svc.clock.now().date()
+        with svc.db.read_session() as session:
+            if has_snapshot(session, study_id, today):
+                continue
+            payload = snapshot_payload(session, study_id, today, gap_finder=gap_finder)
         try:
             with unit_of_work(svc.db, svc.clock, Actor.system("risk indicators"),
                               Context()) as uow:
-                if take_snapshot(uow, study_id, gap_finder=gap_finder):
+                if take_snapshot(uow, study_id, payload):
                     uow.commit()
                     taken += 1
         except Conflict:
