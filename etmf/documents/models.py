@@ -26,7 +26,14 @@ class Document(Base):
         Index("ix_documents_study_artifact", "study_id", "artifact_id"),
         Index("ix_documents_study_site", "study_id", "site_id"),
         Index("ix_documents_study_status", "study_id", "status"),
-        Index("ix_documents_study_date", "study_id", "document_date"),
+        # Read in date order and counted without the table for a date range (migration
+        # 0020; with NULLS LAST it also reads the list newest or oldest first).
+        Index("ix_documents_study_date_place", "study_id", "document_date", "status",
+              "country_id", "site_id", "zone", "artifact_id"),
+        # One document event recounts its (artifact, level, place) dashboard cell
+        # (etmf.tracking.upkeep; migration 0018).
+        Index("ix_documents_study_artifact_place", "study_id", "artifact_id", "level",
+              "site_id", "country_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -147,3 +154,29 @@ class SearchOutbox(Base):
 
     document_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DocumentCount(Base):
+    """How many documents a study has per place, artifact and status: the TMF tree's counts.
+
+    A cache kept by :mod:`etmf.documents.counts` in the transaction that changes documents
+    (not a projection: replay rebuilds it the same way, and it is not compared). One row per
+    (country, site, artifact, status) where documents are, ``country_key``/``site_key`` 0
+    for none; rows with both keys -1 hold the study's totals, so that the whole-study tree
+    reads a few hundred rows whatever the number of documents.
+    """
+
+    __tablename__ = "document_counts"
+    # Key order: the whole study (site_key -1) and a site-limited user (site_key 0 and
+    # theirs) each read one range of the key; a country filter reads the second index.
+    __table_args__ = (Index("ix_document_counts_country", "study_id", "country_key"),
+                      {"info": {"not_projected": True}})
+
+    study_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    site_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    country_key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    artifact_id: Mapped[str] = mapped_column(String(10), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    zone: Mapped[str] = mapped_column(String(2))
+    section: Mapped[str] = mapped_column(String(5))
+    n: Mapped[int] = mapped_column(Integer)

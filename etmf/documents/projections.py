@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from etmf.audit.store import PendingEvent, projection
+from etmf.documents import counts  # noqa: F401 - keeps the tree's counts with every flush
 from etmf.documents.lifecycle import PLACEHOLDER, SIGNPOST, State
 from etmf.documents.models import Document, DocumentVersion, QcIssue
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 
 from etmf.accounts.roles import Permission
 from etmf.accounts.security import current_access
+from etmf.documents import counts
 from etmf.documents.lifecycle import (
     PLACEHOLDER,
     SIGNPOST,
@@ -22,19 +24,23 @@ from etmf.documents.models import Document
 from etmf.errors import Forbidden, NotFound, ValidationError
 from etmf.reference_model.model import UnknownArtifact, load_reference_model
 from etmf.studies import services as studies
-from etmf.studies.models import Site, Study
+from etmf.studies.models import Country, Site, Study
 from etmf.web import command, db_session
 
 bp = Blueprint("studies", __name__, url_prefix="/studies")
 
 NAV = [("Study archive", "studies.archive", 90, "admin")]
 
+#: Orders of the document list. By document date, undated records come last whichever way
+#: the dates run (REC-5). Written with NULLS LAST rather than an "IS NULL" sort key, so that
+#: the (study, document date, …) index reads them in order (no index serves an expression
+#: key without an expression index, which SQLite's reflection cannot read back).
 SORTS = {
-    "document_date": Document.document_date.desc(),
-    "-document_date": Document.document_date.asc(),
-    "filed": Document.created_at.desc(),
-    "title": Document.title.asc(),
-    "artifact": Document.artifact_number.asc(),
+    "document_date": (Document.document_date.desc().nulls_last(), Document.id.desc()),
+    "-document_date": (Document.document_date.asc().nulls_last(), Document.id.asc()),
+    "filed": (Document.created_at.desc(), Document.id.desc()),
+    "title": (Document.title.asc(), Document.id.desc()),
+    "artifact": (Document.artifact_number.asc(), Document.id.desc()),
 }
 
 #: Columns of the TMF tree and filters of the list: lifecycle states, then records
@@ -52,18 +58,36 @@ def load_study(study_id: int) -> Study:
     return study
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What of a study's TMF the signed-in user sees: None means no limit."""
+
+    sites: frozenset[int] | None
+    statuses: tuple[str, ...] | None
+    zones: frozenset[str] | None
+
+
+def document_scope(study_id: int) -> Scope:
+    access = current_access()
+    return Scope(
+        sites=access.site_scope(study_id),
+        statuses=(None if access.can(Permission.VIEW_DRAFTS, study_id)
+                  else tuple(VISIBLE_WITHOUT_DRAFTS)),
+        zones=access.zone_scope(study_id))  # an inspector limited to some zones of the TMF
+
+
 def visible_documents(study_id: int):  # type: ignore[no-untyped-def]
     """A select of the study's documents this user may see (scoping inside the query)."""
-    access = current_access()
+    scope = document_scope(study_id)
     q = select(Document).where(Document.study_id == study_id)
-    sites = access.site_scope(study_id)
-    if sites is not None:
-        q = q.where((Document.site_id.is_(None)) | (Document.site_id.in_(sites)))
-    if not access.can(Permission.VIEW_DRAFTS, study_id):
-        q = q.where(Document.status.in_(VISIBLE_WITHOUT_DRAFTS))
-    zones = access.zone_scope(study_id)
-    if zones is not None:  # an inspector limited to some zones of the TMF
-        q = q.where(Document.zone.in_(zones))
+    if scope.sites is not None:
+        # Not "site_id IS NULL OR site_id IN (…)": that reads every study-level document
+        # through the site index and sorts them; written so, the list walks its date index.
+        q = q.where(func.coalesce(Document.site_id, 0).in_([0, *sorted(scope.sites)]))
+    if scope.statuses is not None:
+        q = q.where(Document.status.in_(scope.statuses))
+    if scope.zones is not None:
+        q = q.where(Document.zone.in_(scope.zones))
     return q
 
 
@@ -80,20 +104,26 @@ def overview(study_id: int):  # type: ignore[no-untyped-def]
     study = load_study(study_id)
     session = db_session()
     model = load_reference_model()
-    base = visible_documents(study_id).subquery()
-    rows = session.execute(
-        select(base.c.zone, base.c.section, base.c.artifact_id, base.c.status, func.count())
-        .group_by(base.c.zone, base.c.section, base.c.artifact_id, base.c.status)
-    ).all()
+    scope = document_scope(study_id)
+    rows = counts.tree(session, study_id, sites=scope.sites, statuses=scope.statuses,
+                       zones=scope.zones)
     by_artifact: dict[str, dict[str, int]] = {}
     by_zone: dict[str, int] = {}
     for zone, _section, artifact_id, status, n in rows:
         by_artifact.setdefault(artifact_id, {}).setdefault(status, 0)
         by_artifact[artifact_id][status] += n
         by_zone[zone] = by_zone.get(zone, 0) + n
+    # The rows of the tree as the page shows them: every artifact of the model, with one
+    # cell per status where it has documents (the template only loops; a few thousand
+    # cells rendered through calls cost more than the counts).
+    tree = [(zone, by_zone.get(zone.number, 0), [
+        (section, [(a, [by_artifact[a.unique_id].get(value, "") for value, _l in STATUSES]
+                    if a.unique_id in by_artifact else None)
+                   for a in model.artifacts_of(section)])
+        for section in model.sections_of(zone)]) for zone in model.zones]
     return render_template(
-        "study.html", study=study, model=model, by_artifact=by_artifact, by_zone=by_zone,
-        states=STATUSES,
+        "study.html", study=study, tree=tree, states=STATUSES,
+        list_url=url_for("studies.documents", study_id=study_id),
     )
 
 
@@ -104,14 +134,23 @@ def documents(study_id: int):  # type: ignore[no-untyped-def]
     session = db_session()
     args = request.args
     q = visible_documents(study_id)
+    # The filters the kept counts know; any other (person, dates) is counted in SQL.
+    known: dict[str, object] = {}
     if args.get("artifact"):
         q = q.where(Document.artifact_id == args["artifact"])
+        known["artifact"] = args["artifact"]
     if args.get("zone"):
         q = q.where(Document.zone == args["zone"])
+        known["zone"] = args["zone"]
     if args.get("status"):
         q = q.where(Document.status == args["status"])
+        known["status"] = args["status"]
     if args.get("site", "").isdigit():
         q = q.where(Document.site_id == int(args["site"]))
+        known["site"] = int(args["site"])
+    if args.get("country", "").isdigit():
+        q = q.where(Document.country_id == int(args["country"]))
+        known["country"] = int(args["country"])
     if args.get("person"):
         q = q.where(Document.person.ilike(f"%{args['person']}%"))
     if (d_from := _parse_date(args.get("from"))) is not None:
@@ -119,25 +158,39 @@ def documents(study_id: int):  # type: ignore[no-untyped-def]
     if (d_to := _parse_date(args.get("to"))) is not None:
         q = q.where(Document.document_date <= d_to)
     sort = args.get("sort", "document_date")
-    # Undated records last whichever way the dates run (REC-5: ordered by document date).
-    order = SORTS.get(sort, SORTS["document_date"])
-    if sort in ("document_date", "-document_date"):
-        q = q.order_by(Document.document_date.is_(None), order, Document.id.desc())
-    else:
-        q = q.order_by(order, Document.id.desc())
+    if sort not in SORTS:
+        sort = "document_date"
+    if (d_from is None and d_to is None) or sort not in ("document_date", "-document_date"):
+        q = q.order_by(*SORTS[sort])
+    else:  # a date range: every row is dated, read in date order from the range's index
+        q = q.order_by(*((Document.document_date.desc(), Document.id.desc())
+                         if sort == "document_date"
+                         else (Document.document_date.asc(), Document.id.asc())))
     page = max(1, int(args["page"])) if args.get("page", "").isdigit() else 1
     per_page = 50
-    total = session.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
+    if args.get("person") or d_from is not None or d_to is not None:
+        total = session.scalar(select(func.count()).select_from(q.order_by(None).subquery()))
+    else:
+        scope = document_scope(study_id)
+        total = counts.count(session, study_id, sites=scope.sites, statuses=scope.statuses,
+                             zones=scope.zones, **known)  # type: ignore[arg-type]
+    total = total or 0
     docs = session.scalars(q.limit(per_page).offset((page - 1) * per_page)).all()
-    sites = session.scalars(select(Site).where(Site.study_id == study_id)
+    # Plain rows, not entities: a Phase III study has hundreds of sites on every page.
+    sites = session.execute(select(Site.id, Site.number).where(Site.study_id == study_id)
                             .order_by(Site.number)).all()
+    countries = session.execute(select(Country.id, Country.code, Country.name)
+                                .where(Country.study_id == study_id)
+                                .order_by(Country.code)).all()
     model = load_reference_model()
     artifact_label = args.get("artifact", "")
     if artifact_label:
         with contextlib.suppress(UnknownArtifact):
             artifact_label = model.artifact(artifact_label).label
     return render_template(
-        "documents.html", study=study, docs=docs, sites=sites, sites_by_id={s.id: s for s in sites},
+        "documents.html", study=study, docs=docs, sites=sites,
+        site_numbers={s.id: s.number for s in sites}, countries=countries,
+        chosen_site=args.get("site", ""), chosen_country=args.get("country", ""),
         model=model, artifact_label=artifact_label, args=args, sort=sort, page=page, total=total,
         per_page=per_page, states=STATUSES, status_label=status_label,
     )
