@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Table, create_engine, func, select
 from sqlalchemy.orm import Session
 
+from etmf.audit import timestamps
 from etmf.audit.checkpoint import (
     LogDoesNotMatchCheckpoint,
     SignedTreeHead,
@@ -65,7 +66,7 @@ def iter_leaves(session: Session, limit: int | None = None) -> Iterator[bytes]:
 def create_checkpoint(session: Session, settings: Settings, now: datetime) -> SignedTreeHead:
     """Sign a tree head over the whole log; store it in the database and in a file."""
     size, root = tree_head(iter_leaves(session))
-    sth = sign_tree_head(_checkpoint_key(settings), size, root, now)
+    sth = timestamps.stamp(settings, sign_tree_head(_checkpoint_key(settings), size, root, now))
     folder = checkpoint_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"sth-{size:012d}.json"
@@ -129,6 +130,10 @@ def verify_checkpoints(session: Session, settings: Settings) -> tuple[int, list[
         except LogDoesNotMatchCheckpoint as exc:
             problems.append(f"checkpoint of {sth.tree_size} events issued {sth.issued_at}: "
                             f"{exc}")
+        wrong = timestamps.check(settings, sth)
+        if wrong is not None:
+            problems.append(f"checkpoint of {sth.tree_size} events issued {sth.issued_at}: "
+                            f"{wrong}")
     return len(checkpoints), problems
 
 
