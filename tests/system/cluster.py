@@ -11,7 +11,6 @@ import datetime as dt
 import ipaddress
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,12 +27,6 @@ ETMF = str(Path(sys.executable).with_name("etmf"))
 #: nginx connects to the app servers from this address; only it is a trusted proxy.
 PROXY_SOURCE = "127.0.0.2"
 START_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

@@ -22,8 +22,9 @@ import requests
 from sqlalchemy import create_engine, text
 
 from tests.conftest import PASSWORD, make_pdf, postgres_url
+from tests.fixtures.ports import free_port
 from tests.fixtures.smtp import smtp_server
-from tests.system.cluster import PROXY_SOURCE, Cluster, free_port, self_signed
+from tests.system.cluster import PROXY_SOURCE, Cluster, self_signed
 
 pytestmark = [
     pytest.mark.skipif(not postgres_url(), reason="the scale-out scenario runs on PostgreSQL; "

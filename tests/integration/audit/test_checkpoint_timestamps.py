@@ -4,7 +4,6 @@ token over its signature, and `etmf audit verify` checks it (AUD-3: the checkpoi
 from __future__ import annotations
 
 import dataclasses
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -17,27 +16,21 @@ from etmf.audit.checkpoint import SignedTreeHead
 from etmf.audit.models import Checkpoint
 from etmf.audit.service import create_checkpoint, verify_checkpoints
 from tests.conftest import FROZEN_AT
-from tests.integration.signing.helpers import Tsa, start_tsa
+from tests.fixtures.ports import free_port
+from tests.integration.signing.helpers import Tsa, running_tsa
 
 
 @pytest.fixture(scope="module")
 def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tsa]:
-    service = start_tsa(tmp_path_factory.mktemp("tsa"), at=FROZEN_AT + timedelta(seconds=1))
-    yield service
-    service.server.shutdown()
-    service.server.server_close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    with running_tsa(tmp_path_factory.mktemp("tsa"),
+                     at=FROZEN_AT + timedelta(seconds=1)) as service:
+        yield service
 
 
 @pytest.fixture
 def settings_overrides(request, tmp_path_factory) -> dict[str, object]:  # type: ignore[no-untyped-def]
     if "unreachable" in request.node.name:
-        return {"tsa_url": f"http://127.0.0.1:{_closed_port()}/tsa"}
+        return {"tsa_url": f"http://127.0.0.1:{free_port()}/tsa"}
     tsa: Tsa = request.getfixturevalue("tsa")
     root = tmp_path_factory.mktemp("tsa-root") / "root.pem"
     root.write_bytes(tsa.root.public_bytes(serialization.Encoding.PEM))

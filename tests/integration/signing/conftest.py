@@ -11,7 +11,7 @@ import pytest
 
 from etmf.signing.pades import PadesSigner
 
-from .helpers import T0, Pki, Tsa, make_nss_db, make_pdf, make_pki, manifestation, start_tsa
+from .helpers import T0, Pki, Tsa, make_nss_db, make_pdf, make_pki, manifestation, running_tsa
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +53,5 @@ def nss_db(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Path:
 @pytest.fixture(scope="session")
 def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tsa]:
     # The TSA stamps one second after the signing time: deterministic, and after it.
-    service = start_tsa(tmp_path_factory.mktemp("tsa"), at=T0 + timedelta(seconds=1))
-    yield service
-    service.server.shutdown()
-    service.server.server_close()
+    with running_tsa(tmp_path_factory.mktemp("tsa"), at=T0 + timedelta(seconds=1)) as service:
+        yield service

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
@@ -141,6 +143,17 @@ def start_tsa(folder: Path, at: datetime) -> Tsa:
     root = cfg.get_pki_arch("test").get_cert("root")
     return Tsa(url=f"http://127.0.0.1:{server.server_port}/test/tsa/tsa",
                root=x509.load_der_x509_certificate(root.dump()), server=server)
+
+
+@contextmanager
+def running_tsa(folder: Path, at: datetime) -> Iterator[Tsa]:
+    """A TSA (see :func:`start_tsa`) for the length of the ``with`` block."""
+    service = start_tsa(folder, at)
+    try:
+        yield service
+    finally:
+        service.server.shutdown()
+        service.server.server_close()
 
 
 def write(folder: Path, name: str, data: bytes) -> Path:

@@ -3,7 +3,6 @@ if it cannot be reached, nothing is signed and the signer is told (SIG-9)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -11,29 +10,23 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import FROZEN_AT, PASSWORD
-from tests.integration.signing.helpers import Tsa, start_tsa
+from tests.fixtures.ports import free_port
+from tests.integration.signing.helpers import Tsa, running_tsa
 
 from .conftest import events_of, login_as, post_sign, version_count
 
 
 @pytest.fixture(scope="module")
 def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tsa]:
-    service = start_tsa(tmp_path_factory.mktemp("tsa"), at=FROZEN_AT + timedelta(seconds=1))
-    yield service
-    service.server.shutdown()
-    service.server.server_close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    with running_tsa(tmp_path_factory.mktemp("tsa"),
+                     at=FROZEN_AT + timedelta(seconds=1)) as service:
+        yield service
 
 
 @pytest.fixture
 def settings_overrides(request, tmp_path_factory) -> dict[str, object]:  # type: ignore[no-untyped-def]
     if "unreachable_tsa" in request.node.name:
-        return {"tsa_url": f"http://127.0.0.1:{_closed_port()}/tsa", "signature_level": "B-T"}
+        return {"tsa_url": f"http://127.0.0.1:{free_port()}/tsa", "signature_level": "B-T"}
     tsa: Tsa = request.getfixturevalue("tsa")
     root = tmp_path_factory.mktemp("tsa-root") / "root.pem"
     root.write_bytes(tsa.root.public_bytes(serialization.Encoding.PEM))
