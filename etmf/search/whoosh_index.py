@@ -13,6 +13,15 @@ This module instead checks an injected clock between matched documents and insid
 matching (the slow case: a phrase of common words), and raises Whoosh's ``TimeLimit`` from
 there; the collector keeps what it had. One step between checks (e.g. expanding a prefix)
 can overrun the budget slightly.
+
+Memory and sharing: Whoosh's searchers are not thread-safe (posting lists are read with
+seek-then-read on a file object each searcher owns), so a searcher serves one search at a
+time. They live in a pool owned by the index object: as many as searches ran at once,
+reused until a commit, closed deterministically. The index is opened WITHOUT mmap: Whoosh's
+mmap path copies each segment's postings and stored fields into a ``BytesIO`` per searcher
+(≈ 60 MB per searcher at 25,000 documents); plain file reads share the OS page cache.
+Facet counts and the browse order come from per-segment column values cached once per
+segment (segments never change after their commit) and looked up for the matched documents.
 """
 
 from __future__ import annotations
@@ -21,16 +30,20 @@ import html
 import os
 import threading
 import time
+import weakref
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from whoosh import columns, fields, highlight, index, matching, sorting
+from whoosh import columns, fields, highlight, matching
 from whoosh import query as wq
 from whoosh.analysis import StemmingAnalyzer
-from whoosh.collectors import WrappingCollector
+from whoosh.collectors import UnlimitedCollector, UnsortedCollector, WrappingCollector
+from whoosh.filedb.filestore import FileStorage
 from whoosh.index import LockError
 from whoosh.qparser import MultifieldParser
 from whoosh.searching import TimeLimit
@@ -63,6 +76,8 @@ TEXT_FIELDS = ("title", "artifact_name", "meta", "body")
 FIELD_BOOSTS = {"title": 3.0, "artifact_name": 3.0, "meta": 2.0, "body": 1.0}
 FACET_FIELDS = {"zone": "zone", "artifact": "artifact_id", "site": "site_key",
                 "status": "status", "year": "year"}
+#: Idle searchers kept per index object (one per concurrent search is the steady state).
+MAX_IDLE_SEARCHERS = 8
 
 
 def build_schema() -> fields.Schema:
@@ -103,13 +118,18 @@ class WhooshIndex:
         self._lock_timeout_s = lock_timeout_s
         self._schema = build_schema()
         self.path.mkdir(parents=True, exist_ok=True)
-        # One open searcher per thread, refreshed only when a commit changed the index:
-        # opening one reads every segment's files, often more than the query itself.
-        self._local = threading.local()
-        if index.exists_in(str(self.path)):
-            self._ix = index.open_dir(str(self.path))
+        # No mmap: see the module docstring (Whoosh copies mapped files into memory).
+        self._storage = FileStorage(str(self.path), supports_mmap=False)
+        # Idle searchers, reused until a commit changed the index: opening one reads every
+        # segment's files, often more than the query itself. Closed when this object goes.
+        self._pool_lock = threading.Lock()
+        self._idle: list[tuple[Any, Any]] = []
+        self._finalizer = weakref.finalize(self, _close_searchers, self._idle)
+        self._columns = _ColumnCache()
+        if self._storage.index_exists():
+            self._ix = self._storage.open_index(schema=None)
         else:
-            self._ix = index.create_in(str(self.path), self._schema)
+            self._ix = self._storage.create_index(self._schema)
             self._write_version()
 
     # --- schema version ---------------------------------------------------------------
@@ -189,7 +209,7 @@ class WhooshIndex:
         """Replace the index with an empty one of the current schema."""
         writer = self._writer()  # hold the lock so no batch lands in the old index
         try:
-            self._ix = index.create_in(str(self.path), self._schema)
+            self._ix = self._storage.create_index(self._schema)
             self._write_version()
         finally:
             writer.cancel()
@@ -204,39 +224,54 @@ class WhooshIndex:
         """The commit generation on disk: +1 per commit (observable proof of batching)."""
         return int(self._ix.latest_generation())
 
+    def close(self) -> None:
+        """Close the idle searchers (searches still running close theirs when done)."""
+        with self._pool_lock:
+            idle = list(self._idle)
+            self._idle.clear()
+        _close_searchers(idle)
+
     @contextmanager
     def _searcher(self) -> Iterator[Any]:
-        """This thread's searcher on the latest committed generation.
+        """A searcher on the latest committed generation, for this search alone.
 
-        Kept open while nothing was committed; after a commit (by any process) it is
-        closed and a new one opened. Not ``Searcher.refresh()``: its reader reuse breaks
-        when Whoosh retries a read that raced a commit (the retry reuses readers the first
-        attempt closed, "Reader already closed"). A searcher is never shared between
-        threads. After :meth:`clear` (a new index object) the old one is replaced too.
+        Taken from the idle pool when one is still current; after a commit (by any process)
+        the pooled ones are closed and a new one opened. Not ``Searcher.refresh()``: its
+        reader reuse breaks when Whoosh retries a read that raced a commit (the retry reuses
+        readers the first attempt closed, "Reader already closed"). After :meth:`clear` (a
+        new index object) the old ones are replaced too.
         """
-        cached = getattr(self._local, "searcher", None)
         searcher = None
-        if cached is not None:
-            self._local.searcher = None
-            ix, old = cached
-            try:
-                if ix is self._ix and old.up_to_date():
-                    searcher = old
-            except Exception:  # unreadable generation: open afresh below
-                searcher = None
-            if searcher is None:
-                with suppress(Exception):
-                    old.close()
+        stale: list[tuple[Any, Any]] = []
+        with self._pool_lock:
+            while self._idle and searcher is None:
+                ix, candidate = self._idle.pop()
+                if ix is self._ix:
+                    searcher = candidate
+                else:
+                    stale.append((ix, candidate))
+        if searcher is not None and not _up_to_date(searcher):
+            # A commit happened: every idle searcher is on an older generation too.
+            stale.append((None, searcher))
+            searcher = None
+            with self._pool_lock:
+                stale.extend(self._idle)
+                self._idle.clear()
+        _close_searchers(stale)
+        ix = self._ix
         if searcher is None:
-            searcher = self._ix.searcher()
+            searcher = ix.searcher()
         try:
             yield searcher
         except BaseException:
             # Do not keep a searcher that may be half-way through something.
-            with suppress(Exception):
-                searcher.close()
+            _close_searchers([(ix, searcher)])
             raise
-        self._local.searcher = (self._ix, searcher)
+        with self._pool_lock:
+            if ix is self._ix and len(self._idle) < MAX_IDLE_SEARCHERS:
+                self._idle.append((ix, searcher))
+                return
+        _close_searchers([(ix, searcher)])
 
     def health(self) -> None:
         """Raise :class:`SearchUnavailable` when the index cannot be read or is outdated."""
@@ -262,11 +297,29 @@ class WhooshIndex:
         parsed = parse_query_text(query.text)
         with self._searcher() as searcher:
             results, timed_out = _run(searcher, query, parsed, deadline)
-            hits, snippets_cut = _hits(results, query, parsed, deadline)
-            total = len(results)  # exact: both collectors keep the set of matched docs
-            facets = _facets(results)
+            matched = results.docs()  # every collected match: both collectors keep them
+            if parsed.is_empty:
+                hits, snippets_cut = _browse_hits(searcher, matched, query, self._columns)
+            else:
+                hits, snippets_cut = _hits(results, query, parsed, deadline)
+            total = len(matched)
+            facets = _facets(searcher, matched, self._columns)
         elapsed_ms = (self._clock() - start) * 1000.0
         return SearchResults(hits, total, facets, timed_out or snippets_cut, elapsed_ms)
+
+
+def _up_to_date(searcher: Any) -> bool:
+    try:
+        return bool(searcher.up_to_date())
+    except Exception:  # unreadable generation: open afresh
+        return False
+
+
+def _close_searchers(pairs: list[tuple[Any, Any]]) -> None:
+    for _ix, searcher in pairs:
+        with suppress(Exception):
+            searcher.close()
+    pairs.clear()
 
 
 def _delete_ids(writer: Any, document_ids: Iterable[int]) -> None:
@@ -464,32 +517,80 @@ def _text_query(parsed: ParsedText, schema: fields.Schema, deadline: _Deadline) 
     return wq.And(parts).accept(with_deadline)
 
 
-def _facet_spec() -> sorting.Facets:
-    facets = sorting.Facets()
-    for name, fieldname in FACET_FIELDS.items():
-        facets.add_facet(name, sorting.FieldFacet(fieldname, maptype=sorting.Count))
-    return facets
-
-
 def _run(searcher: Any, query: SearchQuery, parsed: ParsedText,
          deadline: _Deadline) -> tuple[Any, bool]:
-    """Collect every match (for exact totals and facets) until done or out of time."""
+    """Collect every match (for exact totals and facets) until done or out of time.
+
+    Browsing (no words) collects unscored; the caller orders the matches by date. Facets
+    are counted afterwards from the matched documents (:func:`_facets`)."""
     restriction = _restriction(query)
-    sortedby = None
+    inner: Any
     if parsed.is_empty:
         final = restriction
-        sortedby = sorting.MultiFacet([sorting.FieldFacet("date_key", reverse=True),
-                                       sorting.FieldFacet("doc_num", reverse=True)])
+        inner = UnsortedCollector()
     else:
         final = wq.And([_text_query(parsed, searcher.schema, deadline), restriction])
-    inner = searcher.collector(limit=query.offset + query.limit, sortedby=sortedby,
-                               groupedby=_facet_spec(), maptype=sorting.Count)
+        # Every match is needed for the total and the facets; TopCollector would also
+        # change the scores (its optimised matchers), so keep Whoosh's unlimited one.
+        inner = UnlimitedCollector()
     collector = _DeadlineCollector(inner, deadline)
     try:
         searcher.search_with_collector(final, collector)
     except TimeLimit:
         return collector.results(), True
     return collector.results(), False
+
+
+# --- per-segment column values ---------------------------------------------------------------
+
+
+class _ColumnCache:
+    """Column values (facet fields, date, number) per segment, loaded once per segment.
+
+    A segment's documents and their column values never change after its commit (deleting
+    only marks documents deleted, and deleted documents never match), so the values are
+    keyed by segment id, shared by every searcher, and dropped for segments that merged
+    away. Loading reads the column file once; looking values up is a list index."""
+
+    FIELDS = (*FACET_FIELDS.values(), "date_key", "doc_num")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_segment: dict[str, dict[str, list[Any]]] = {}
+
+    def segments(self, searcher: Any) -> list[tuple[int, int, dict[str, list[Any]]]]:
+        """(first global docnum, end, values by field) for each segment of ``searcher``."""
+        found = []
+        live: set[str] = set()
+        for reader, offset in searcher.reader().leaf_readers():
+            if reader.doc_count_all() == 0:
+                continue
+            segment_id = reader.segment().segment_id()
+            live.add(segment_id)
+            with self._lock:
+                values = self._by_segment.get(segment_id)
+            if values is None:
+                values = {name: list(reader.column_reader(name)) for name in self.FIELDS}
+                with self._lock:
+                    self._by_segment[segment_id] = values
+            found.append((offset, offset + reader.doc_count_all(), values))
+        with self._lock:
+            if len(self._by_segment) > len(live):
+                # Segments merged away after a commit; searchers on older generations
+                # reload what they still need.
+                for segment_id in set(self._by_segment) - live:
+                    del self._by_segment[segment_id]
+        return found
+
+
+def _per_segment(docnums: Iterable[int], segments: list[tuple[int, int, dict[str, list[Any]]]]
+                 ) -> Iterator[tuple[int, list[int], dict[str, list[Any]]]]:
+    """(segment's first docnum, matched docnums as positions within it, its values)."""
+    ordered = sorted(docnums)
+    for start, end, values in segments:
+        low, high = bisect_left(ordered, start), bisect_left(ordered, end)
+        if low < high:
+            yield start, [d - start for d in ordered[low:high]], values
 
 
 # --- shaping the results ---------------------------------------------------------------------
@@ -565,12 +666,31 @@ def _hits(results: Any, query: SearchQuery, parsed: ParsedText,
     return hits, cut
 
 
-def _facets(results: Any) -> dict[str, dict[str, int]]:
-    facets: dict[str, dict[str, int]] = {}
-    for name in FACET_FIELDS:
-        try:
-            counts = results.groups(name)
-        except KeyError:  # cut before any document was categorised
-            counts = {}
-        facets[name] = {str(k): int(v) for k, v in counts.items() if k not in (NO_VALUE, None)}
-    return facets
+def _browse_hits(searcher: Any, matched: set[int], query: SearchQuery,
+                 cache: _ColumnCache) -> tuple[list[Hit], bool]:
+    """Browsing: newest document date first (undated last), then highest document number;
+    stored fields are read for the page only."""
+    keyed: list[tuple[str, int, int]] = []
+    for start, local, values in _per_segment(matched, cache.segments(searcher)):
+        dates, numbers = values["date_key"], values["doc_num"]
+        keyed.extend((dates[d], numbers[d], start + d) for d in local)
+    keyed.sort(reverse=True)
+    hits = []
+    for _date, _number, docnum in keyed[query.offset:query.offset + query.limit]:
+        stored = searcher.stored_fields(docnum)
+        title = stored.get("title", "")
+        hits.append(Hit(document_id=int(stored["doc_id"]), score=0.0, title=title,
+                        snippet_html=fallback_snippet(stored.get("snippet_src", "")),
+                        title_html=html.escape(title)))
+    return hits, False
+
+
+def _facets(searcher: Any, matched: set[int], cache: _ColumnCache
+            ) -> dict[str, dict[str, int]]:
+    """Counts per value of each facet field over the matched documents."""
+    counts = {name: Counter[Any]() for name in FACET_FIELDS}
+    for _start, local, values in _per_segment(matched, cache.segments(searcher)):
+        for name, fieldname in FACET_FIELDS.items():
+            counts[name].update(map(values[fieldname].__getitem__, local))
+    return {name: {str(k): int(v) for k, v in counted.items() if k not in (NO_VALUE, None)}
+            for name, counted in counts.items()}

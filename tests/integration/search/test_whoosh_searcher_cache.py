@@ -1,4 +1,5 @@
-"""Whoosh keeps one searcher per thread and reopens it only when the index changed."""
+"""Whoosh keeps a pool of searchers (one per concurrent search) and reopens them only when
+the index changed."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ def _query(text: str) -> SearchQuery:
 
 
 def _cached(index: WhooshIndex):  # type: ignore[no-untyped-def]
-    return index._local.searcher[1]
+    """The one idle searcher (sequential searches leave exactly one)."""
+    assert len(index._idle) == 1
+    return index._idle[0][1]
 
 
 def test_the_searcher_is_reused_until_a_commit(tmp_path):
@@ -48,16 +51,31 @@ def test_clear_drops_the_old_searcher(tmp_path):
     assert index.search(_query("delta")).total == 0
 
 
-def test_threads_do_not_share_a_searcher(tmp_path):
+def test_concurrent_searches_never_share_a_searcher_and_reuse_them(tmp_path):
     index = WhooshIndex(tmp_path)
     index.index([make_doc(n, text=f"epsilon {n}") for n in range(1, 30)])
-    seen: list[object] = []
+    in_use: list[object] = []
+    held = threading.Barrier(3)
+
+    # Three searches inside the searcher context at the same moment get three searchers.
+    def hold() -> None:
+        with index._searcher() as searcher:
+            in_use.append(searcher)
+            held.wait(timeout=30)
+
+    threads = [threading.Thread(target=hold) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(s) for s in in_use}) == 3
+    assert {id(s) for _ix, s in index._idle} == {id(s) for s in in_use}
+
     totals: list[int] = []
 
     def search() -> None:
         for _ in range(5):
             totals.append(index.search(_query("epsilon")).total)
-        seen.append(_cached(index))
 
     threads = [threading.Thread(target=search) for _ in range(3)]
     for t in threads:
@@ -65,7 +83,29 @@ def test_threads_do_not_share_a_searcher(tmp_path):
     for t in threads:
         t.join()
     assert totals == [29] * 15
-    assert len({id(s) for s in seen}) == 3
+    # The pooled searchers were reused, none opened beyond the three already there.
+    assert {id(s) for _ix, s in index._idle} <= {id(s) for s in in_use}
+
+    index.index([make_doc(99, text="epsilon late")])
+    assert index.search(_query("epsilon")).total == 30
+    assert all(not s.is_closed for _ix, s in index._idle)
+    assert all(s.is_closed for s in in_use)  # replaced after the commit, and closed
+    index.close()
+    assert index._idle == []
+
+
+def test_facets_and_browse_order_follow_a_commit(tmp_path):
+    """Facet counts and the browse order come from per-segment cached columns: a commit
+    (new segments, merges, deletions) must show in both."""
+    index = WhooshIndex(tmp_path)
+    index.index([make_doc(n, text="theta", zone="01") for n in range(1, 6)])
+    assert index.search(_query("theta")).facets["zone"] == {"01": 5}
+    index.delete([1, 2])
+    index.index([make_doc(n, text="theta", zone="02") for n in range(6, 9)])
+    results = index.search(_query("theta"))
+    assert results.facets["zone"] == {"01": 3, "02": 3}
+    browse = index.search(_query(""))
+    assert [h.document_id for h in browse.hits] == [8, 7, 6, 5, 4, 3]
 
 
 def test_searching_while_another_index_object_commits(tmp_path):
