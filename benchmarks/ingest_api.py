@@ -235,6 +235,7 @@ def main() -> None:
                         help="build the instance here and keep it (serve.log included)")
     args = parser.parse_args()
     chaos = _chaos()
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory(prefix="etmf-ingest-") as folder:
         instance = Path(args.instance or folder) / "instance"
@@ -297,7 +298,7 @@ def main() -> None:
     load = os.getloadavg()
     print(f"ingest via HTTP API: {n:,} documents filed ({len(run.errors)} errors), "
           f"{args.clients} clients, gunicorn {args.workers} workers x {args.threads} threads; "
-          f"load average {load[0]:.2f}")
+          f"load average {load_before:.2f} at the start, {load[0]:.2f} at the end")
     print(f"  documents/s overall     {n / filed_s:8.1f}")
     print(f"  documents/s sustained   {sustained:8.1f}   (middle 80 % of acknowledgements)")
     print(f"  floor: bare POST/s      {floor:8.1f}   (same bodies, do-nothing gunicorn app)")

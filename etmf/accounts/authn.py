@@ -123,13 +123,19 @@ LOCKED_MESSAGE = ("This account is locked after too many failed sign-in attempts
                   "An administrator has been told; ask them to unlock it.")
 
 
-def sign_in_refusal(user: User) -> str | None:
-    """Why this (correctly authenticated) user may not be signed in now, or None."""
+def sign_in_refusal(user: User, session: Session | None = None) -> str | None:
+    """Why this (correctly authenticated) user may not be signed in now, or None.
+
+    ``session``: a read session the caller already has open (the API token check passes
+    its own, saving a connection per call); otherwise a short one is opened here.
+    """
     if user.locked_at is not None:
         return LOCKED_MESSAGE
     svc = _services()
-    with svc.db.read_session() as session:
+    if session is not None:
         return inspection_window_refusal(session, user, svc.clock.now())
+    with svc.db.read_session() as own:
+        return inspection_window_refusal(own, user, svc.clock.now())
 
 
 def inspection_window_refusal(session: Session, user: User, now: datetime) -> str | None:

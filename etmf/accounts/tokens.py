@@ -25,17 +25,23 @@ def user_for_token(token: str) -> User:
         raise refused
     svc = services()
     digest = hash_token(token)
-    session = current_app.extensions["etmf_fs_session"]  # Flask-Security's session
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
-    if row is None or not hmac.compare_digest(row.token_hash or "", digest):
+    # One session and one connection for every check of the call: Flask-Security's, which
+    # then holds the user for the rest of the request (token and user in one statement).
+    session = current_app.extensions["etmf_fs_session"]
+    found = session.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == digest)).first()
+    if found is None:
+        raise refused
+    row, user = found
+    if not hmac.compare_digest(row.token_hash or "", digest):
         raise refused
     if not row.is_valid(svc.clock.now()):
         log.info("refused API token %s (expired or revoked)", row.prefix)
         raise refused
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
+    if not user.active:
         raise refused
-    reason = sign_in_refusal(user)
+    reason = sign_in_refusal(user, session)
     if reason:
         raise Unauthorized(reason)
     return user  # type: ignore[no-any-return]

@@ -14,8 +14,10 @@ from etmf.accounts.roles import Permission
 from etmf.accounts.security import current_access
 from etmf.api import api_auth, api_blueprint
 from etmf.api.openapi import register_path, register_schema
+from etmf.audit.store import UnitOfWork
 from etmf.bootstrap import services
 from etmf.documents import services as docs
+from etmf.documents.counts import tree as tree_counts
 from etmf.documents.indexing import index_after_commit
 from etmf.documents.lifecycle import Action
 from etmf.documents.models import Document, DocumentVersion
@@ -26,7 +28,7 @@ from etmf.search.base import SearchQuery, SearchUnavailable
 from etmf.web import command, db_session
 from etmf.web.documents import _too_large, load_document, parse_date
 from etmf.web.search import scope_for, zones_for
-from etmf.web.studies import load_study, visible_documents
+from etmf.web.studies import document_scope, load_study, visible_documents
 
 bp = api_blueprint("api_documents", __name__)
 bp.register_error_handler(RequestEntityTooLarge, _too_large)
@@ -143,8 +145,10 @@ register_path("/studies/{study_id}/documents", "post", {
 @bp.post("/studies/<int:study_id>/documents")
 @api_auth
 def file_document(study_id: int):  # type: ignore[no-untyped-def]
-    load_study(study_id)
+    # The access checks need no database (a grant names an existing study, and the service
+    # checks the study again under the write lock): no read session, no extra connection.
     access = current_access()
+    access.require(Permission.VIEW_STUDY, study_id)  # as load_study: 404 if not visible
     access.require(Permission.FILE, study_id)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
@@ -169,8 +173,19 @@ def file_document(study_id: int):  # type: ignore[no-untyped-def]
         doc_id = docs.file_document(uow, access, docs.FileDocument(
             study_id=study_id, file=stored, **cmd_kwargs))  # type: ignore[arg-type]
         index_after_commit(uow, svc, doc_id)
+        body = _filed_json(uow, doc_id)
         uow.commit()
-    return jsonify(_document_with_versions(doc_id)), 201
+    return jsonify(body), 201
+
+
+def _filed_json(uow: UnitOfWork, doc_id: int) -> dict[str, Any]:
+    """The answer to a filing, from the rows the command just wrote (in the session): no
+    second read session and connection after the commit, as _document_with_versions needs."""
+    rows = uow.session.execute(  # one statement: it runs under the write lock
+        select(Document, DocumentVersion)
+        .join(DocumentVersion, DocumentVersion.document_id == Document.id)
+        .where(Document.id == doc_id).order_by(DocumentVersion.number)).all()
+    return _doc_json(rows[0][0], [version for _doc, version in rows])
 
 
 # --- one document, its versions, transitions ------------------------------------------------
@@ -314,12 +329,11 @@ register_path("/studies/{study_id}/tree", "get", {
 @api_auth
 def tree(study_id: int):  # type: ignore[no-untyped-def]
     load_study(study_id)
-    base = visible_documents(study_id).subquery()
-    rows = db_session().execute(
-        select(base.c.artifact_id, base.c.status, func.count())
-        .group_by(base.c.artifact_id, base.c.status)).all()
+    scope = document_scope(study_id)  # the page's kept counts, scoped the same way
     counts: dict[str, dict[str, int]] = {}
-    for artifact_id, status, n in rows:
+    for _z, _s, artifact_id, status, n in tree_counts(
+            db_session(), study_id, sites=scope.sites, statuses=scope.statuses,
+            zones=scope.zones):
         counts.setdefault(artifact_id, {})[status] = n
     model = load_reference_model()
     zones = []
@@ -385,6 +399,8 @@ register_path("/search", "get", {
         "application/json": {"schema": {
             "type": "object", "required": ["total", "timed_out", "hits", "facets"],
             "properties": {"total": {"type": "integer"}, "timed_out": {"type": "boolean"},
+                           "total_estimated": {"type": "boolean",
+                                               "description": "total and facets are estimates"},
                            "facets": {"type": "object"},
                            "hits": {"type": "array", "items": {
                                "type": "object",
@@ -411,5 +427,6 @@ def search():  # type: ignore[no-untyped-def]
         raise ServiceUnavailable(f"Search is unavailable right now: {exc}") from None
     return jsonify({
         "total": results.total, "timed_out": results.timed_out, "facets": results.facets,
+        "total_estimated": results.total_estimated,
         "hits": [{"document_id": h.document_id, "title": h.title,
                   "snippet_html": h.snippet_html} for h in results.hits]})

@@ -93,6 +93,44 @@ def test_bad_token_forms_are_refused_and_nothing_is_stored(world, login, svc):
 
 
 @pytest.mark.req("ACC-8")
+def test_a_token_stops_working_when_its_user_is_deactivated(token_user, app, world):
+    from etmf.accounts.services import deactivate_user
+
+    user, token, _client = token_user
+    api = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    assert api.get("/api/v1/me", headers=auth).status_code == 200
+    with app.app_context(), world.uow("Alex Admin") as uow:
+        deactivate_user(uow, user.id, reason="left the company")
+        uow.commit()
+    refused = api.get("/api/v1/me", headers=auth)
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.req("ACC-3")
+def test_an_inspectors_token_opens_the_api_only_inside_the_access_window(
+        make_inspector, app, world, clock, svc):
+    from etmf.accounts.services import create_api_token
+
+    now = clock.now()
+    inspector, _grant = make_inspector(starts=now + timedelta(days=1),
+                                       ends=now + timedelta(days=2))
+    with app.app_context(), world.uow(inspector.name, inspector.id) as uow:
+        token = create_api_token(uow, inspector.id, "inspection", 30)
+        uow.commit()
+    api = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    early = api.get("/api/v1/me", headers=auth)
+    assert early.status_code == 401 and "valid from" in early.json["error"]["message"]
+    clock.advance(timedelta(days=1, hours=1))
+    inside = api.get("/api/v1/me", headers=auth)
+    assert inside.status_code == 200 and inside.json["email"] == inspector.email
+    clock.advance(timedelta(days=1))
+    late = api.get("/api/v1/me", headers=auth)
+    assert late.status_code == 401 and "has ended" in late.json["error"]["message"]
+
+
+@pytest.mark.req("ACC-8")
 def test_token_calls_need_no_csrf_but_session_calls_do(world, app, login):
     from flask import jsonify
 

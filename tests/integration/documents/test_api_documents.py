@@ -103,3 +103,59 @@ def test_the_openapi_document_lists_the_document_operations(client):
     assert {"/studies/{study_id}/documents", "/documents/{document_id}/transition",
             "/documents/{document_id}/versions", "/search",
             "/studies/{study_id}/tree"} <= set(paths)
+
+
+def _stored_blobs(svc) -> set[str]:  # type: ignore[no-untyped-def]
+    return {ref.sha256 for ref in svc.blobs.iter_refs()}
+
+
+@pytest.mark.req("ACC-8")
+def test_the_filing_answer_is_the_stored_document_and_fills_a_waiting_placeholder(
+        world, api, svc):
+    from etmf.tracking import services as tracking
+    from etmf.tracking.services import Scope
+
+    client, spec, _qc = api
+    filed = _file(client, spec, world.study_id, person="Dr Ada", expiry_date="2027-03-01")
+    assert filed.status_code == 201
+    assert filed.json == client.get(f"/api/v1/documents/{filed.json['id']}",
+                                    headers=spec).json  # the answer is what a read sees
+    manager = world.user("study_manager")
+    with world.uow(manager.name, manager.id) as uow:
+        tracking.add_entry(uow, world.access(manager), world.study_id, Scope("trial"),
+                           "02.01.03", milestone="01")
+        assert tracking.create_placeholders(uow, world.access(manager), world.study_id) == 1
+        uow.commit()
+    waiting = client.get(f"/api/v1/studies/{world.study_id}/documents?status=placeholder",
+                         headers=spec).json
+    filled = _file(client, spec, world.study_id, artifact="02.01.03", title="Amendment 1")
+    assert filled.status_code == 201
+    assert filled.json["id"] in [d["id"] for d in waiting["documents"]]
+    assert (filled.json["status"], filled.json["title"]) == ("draft", "Amendment 1")
+    assert [v["number"] for v in filled.json["versions"]] == [1]
+    assert filled.json == client.get(f"/api/v1/documents/{filled.json['id']}",
+                                     headers=spec).json
+
+
+@pytest.mark.req("ACC-2")
+def test_filing_into_a_study_without_a_part_in_it_is_refused_before_the_file_is_stored(
+        world, api, app, svc):
+    from etmf.accounts.services import create_api_token
+    from etmf.studies.services import NewStudy, create_study
+
+    client, specialist, _qc = api
+    monitor = world.user("monitor")  # may read the study, not file into it
+    with app.app_context(), world.uow() as uow:
+        other = create_study(uow, NewStudy(protocol_number="OTH-9", title="Other",
+                                           phase="I", sponsor="S"))
+        monitor_token = create_api_token(uow, monitor.id, "ci", 30)
+        uow.commit()
+    monitor_auth = {"Authorization": f"Bearer {monitor_token}"}
+    before = _stored_blobs(svc)
+    for auth, study_id, status in ((specialist, other, 404), (specialist, 999, 404),
+                                   (monitor_auth, world.study_id, 403)):
+        refused = _file(client, auth, study_id,
+                        file=(io.BytesIO(pdf("Secret", f"never stored {study_id}")), "s.pdf"))
+        assert refused.status_code == status, refused.json
+        assert refused.json["error"]["status"] == status
+    assert _stored_blobs(svc) == before
