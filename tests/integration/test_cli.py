@@ -127,11 +127,11 @@ def test_check_names_the_migrations_a_database_still_lacks(tmp_path):
     assert runner.invoke(main, ["init", *ADMIN], env=env).exit_code == 0
     engine = create_engine(f"sqlite:///{tmp_path / 'inst' / 'etmf.db'}")
     assert pending_revisions(engine) == []
-    downgrade(engine, "0011@-1")  # take one area's branch back by one step
-    assert pending_revisions(engine) == ["0011"]
+    downgrade(engine, "0022@-1")  # take one area's branch back by one step
+    assert pending_revisions(engine) == ["0022"]
     engine.dispose()
     result = runner.invoke(main, ["check"], env=env)
     assert result.exit_code != 0
-    assert "not applied: 0011" in result.output and "etmf db upgrade" in result.output
+    assert "not applied: 0022" in result.output and "etmf db upgrade" in result.output
     assert runner.invoke(main, ["db", "upgrade"], env=env).exit_code == 0
     assert runner.invoke(main, ["check"], env=env).exit_code == 0
