@@ -1,71 +1,110 @@
-"""The monitoring visit report as a PDF (reportlab), rendered from the recorded visit."""
+"""The monitoring visit's PDFs (reportlab), rendered from the recorded visit: the visit
+report, and (ctms/monitoring/letter.py) the follow-up letter to the site. Both share the
+page set-up and the findings and action-item tables of :class:`VisitPdf`."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 from xml.sax.saxutils import escape
 
 from ctms.monitoring.models import ActionItem, Finding, MonitoringVisit
 from etmf.studies.models import Site
 
 
-def render(visit: MonitoringVisit, site: Site, findings: Sequence[Finding],
-           items: Sequence[ActionItem], generated_by: str) -> bytes:
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import getSampleStyleSheet
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+class VisitPdf:
+    """An A4 document with room at the bottom for the signature stamps, its styles, and
+    the building blocks the visit's PDFs are made of."""
 
-    from ctms.monitoring.services import CATEGORIES, KINDS, MODES, SEVERITIES
+    def __init__(self, title: str, author: str) -> None:
+        from reportlab.lib.pagesizes import A4
+        from reportlab.lib.styles import getSampleStyleSheet
+        from reportlab.lib.units import mm
+        from reportlab.platypus import SimpleDocTemplate
 
-    styles = getSampleStyleSheet()
-    body, small = styles["BodyText"], styles["BodyText"].clone("small", fontSize=8.5,
-                                                               leading=10.5)
-    buf = io.BytesIO()
-    title = f"Monitoring visit report — site {site.number}"
-    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm,
-                            topMargin=16 * mm, bottomMargin=40 * mm, title=title,
-                            author=visit.cra_name, invariant=1)
+        self.title = title
+        self.styles = getSampleStyleSheet()
+        self.body = self.styles["BodyText"]
+        self.small = self.body.clone("small", fontSize=8.5, leading=10.5)
+        self._buf = io.BytesIO()
+        # The bottom margin leaves room for the signature stamps.
+        self._doc = SimpleDocTemplate(self._buf, pagesize=A4, leftMargin=18 * mm,
+                                      rightMargin=18 * mm, topMargin=16 * mm,
+                                      bottomMargin=40 * mm, title=title, author=author,
+                                      invariant=1)
 
-    def p(text: str | None, style=body):  # type: ignore[no-untyped-def]
-        return Paragraph(escape(text or "—").replace("\n", "<br/>"), style)
+    def p(self, text: str | None, style: Any = None) -> Any:
+        from reportlab.platypus import Paragraph
 
-    def table(rows: list[list[object]], widths: list[float]) -> Table:
-        t = Table(rows, repeatRows=1, colWidths=widths)
+        return Paragraph(escape(text or "—").replace("\n", "<br/>"), style or self.body)
+
+    def s(self, text: str | None) -> Any:
+        return self.p(text, self.small)
+
+    def heading(self, text: str, level: str = "Heading2") -> Any:
+        from reportlab.platypus import Paragraph
+
+        return Paragraph(escape(text), self.styles[level])
+
+    def space(self, height_mm: float) -> Any:
+        from reportlab.lib.units import mm
+        from reportlab.platypus import Spacer
+
+        return Spacer(1, height_mm * mm)
+
+    def table(self, rows: list[list[object]], widths_mm: list[float]) -> Any:
+        from reportlab.lib import colors
+        from reportlab.lib.units import mm
+        from reportlab.platypus import Table, TableStyle
+
+        t = Table(rows, repeatRows=1, colWidths=[w * mm for w in widths_mm])
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8ecf2")),
                                ("VALIGN", (0, 0), (-1, -1), "TOP")]))
         return t
 
+    def findings(self, findings: Sequence[Finding]) -> Any:
+        from ctms.monitoring.services import CATEGORIES, SEVERITIES
+
+        s = self.s
+        return self.table([[s("#"), s("Category"), s("Severity"), s("Finding")]]
+                          + [[s(str(n)), s(CATEGORIES[f.category]), s(SEVERITIES[f.severity]),
+                              s(f.description)] for n, f in enumerate(findings, start=1)],
+                          [10, 40, 22, 102])
+
+    def action_items(self, items: Sequence[ActionItem]) -> Any:
+        s = self.s
+        return self.table([[s("#"), s("Action"), s("Owner"), s("Due")]]
+                          + [[s(str(n)), s(a.description), s(a.owner), s(a.due_on.isoformat())]
+                             for n, a in enumerate(items, start=1)],
+                          [10, 100, 40, 24])
+
+    def build(self, story: list[Any]) -> bytes:
+        self._doc.build(story)
+        return self._buf.getvalue()
+
+
+def render(visit: MonitoringVisit, site: Site, findings: Sequence[Finding],
+           items: Sequence[ActionItem], generated_by: str) -> bytes:
+    from ctms.monitoring.services import KINDS, MODES
+
     assert visit.visited_on is not None
-    story = [Paragraph(escape(title), styles["Title"]),
-             table([[p("Site", small), p(f"{site.number} — {site.institution}", small)],
-                    [p("Visit", small), p(f"{KINDS[visit.kind]}, {MODES[visit.mode]}", small)],
-                    [p("Date", small), p(visit.visited_on.isoformat(), small)],
-                    [p("CRA", small), p(visit.cra_name, small)],
-                    [p("Attendees", small), p(visit.attendees, small)],
-                    [p("Subjects reviewed", small), p(visit.subjects_reviewed, small)],
-                    [p("Documents reviewed", small), p(visit.documents_reviewed, small)]],
-                   [45 * mm, 129 * mm]),
-             Spacer(1, 4 * mm), Paragraph("Summary", styles["Heading2"]), p(visit.summary),
-             Paragraph(f"Findings ({len(findings)})", styles["Heading2"])]
-    story.append(table([[p("#", small), p("Category", small), p("Severity", small),
-                         p("Finding", small)]]
-                       + [[p(str(n), small), p(CATEGORIES[f.category], small),
-                           p(SEVERITIES[f.severity], small), p(f.description, small)]
-                          for n, f in enumerate(findings, start=1)],
-                       [10 * mm, 40 * mm, 22 * mm, 102 * mm]))
-    story.append(Paragraph(f"Action items ({len(items)})", styles["Heading2"]))
-    story.append(table([[p("#", small), p("Action", small), p("Owner", small),
-                         p("Due", small)]]
-                       + [[p(str(n), small), p(a.description, small), p(a.owner, small),
-                           p(a.due_on.isoformat(), small)]
-                          for n, a in enumerate(items, start=1)],
-                       [10 * mm, 100 * mm, 40 * mm, 24 * mm]))
-    story.append(Spacer(1, 6 * mm))
-    story.append(p(f"Generated by {generated_by} from the visit record. Signed electronically "
-                   "by the CRA (author) and the study manager (review).", small))
-    doc.build(story)
-    return buf.getvalue()
+    pdf = VisitPdf(f"Monitoring visit report — site {site.number}", visit.cra_name)
+    s = pdf.s
+    story = [pdf.heading(pdf.title, "Title"),
+             pdf.table([[s("Site"), s(f"{site.number} — {site.institution}")],
+                        [s("Visit"), s(f"{KINDS[visit.kind]}, {MODES[visit.mode]}")],
+                        [s("Date"), s(visit.visited_on.isoformat())],
+                        [s("CRA"), s(visit.cra_name)],
+                        [s("Attendees"), s(visit.attendees)],
+                        [s("Subjects reviewed"), s(visit.subjects_reviewed)],
+                        [s("Documents reviewed"), s(visit.documents_reviewed)]],
+                       [45, 129]),
+             pdf.space(4), pdf.heading("Summary"), pdf.p(visit.summary),
+             pdf.heading(f"Findings ({len(findings)})"), pdf.findings(findings),
+             pdf.heading(f"Action items ({len(items)})"), pdf.action_items(items),
+             pdf.space(6),
+             s(f"Generated by {generated_by} from the visit record. Signed electronically "
+               "by the CRA (author) and the study manager (review).")]
+    return pdf.build(story)
