@@ -226,20 +226,31 @@ def file_report(uow: UnitOfWork, access: Access, visit_id: int, *, file: docs.St
     if access.user_id != visit.cra_user_id:
         raise InvalidTransition(f"The report is generated and signed by the visit's CRA, "
                                 f"{visit.cra_name}.")
+    return _file_for_signature(
+        uow, access, visit, REPORT_ARTIFACT, "Monitoring visit report", file,
+        (workflow.SignerSpec(visit.cra_user_id, "author"),
+         workflow.SignerSpec(manager_user_id, "review")),
+        "monitoring.report_filed", link, notify)
+
+
+def _file_for_signature(uow: UnitOfWork, access: Access, visit: MonitoringVisit,
+                        artifact: str, what: str, file: docs.StoredFile,
+                        signers: tuple[workflow.SignerSpec, ...], event_type: str,
+                        link: Callable[[int], str], notify: Callable[[Mail], None]) -> int:
+    """File a PDF of the visit at the site, send it to QC, ask ``signers`` to sign it in
+    turn and record on the visit that it was filed; returns the document."""
     assert visit.visited_on is not None
     site = uow.session.get(Site, visit.site_id)
     assert site is not None
     doc_id = docs.file_document(uow, access, docs.FileDocument(
-        study_id=visit.study_id, artifact=REPORT_ARTIFACT, level="site", site_id=site.id,
-        title=f"Monitoring visit report, site {site.number}, {KINDS[visit.kind].lower()} "
+        study_id=visit.study_id, artifact=artifact, level="site", site_id=site.id,
+        title=f"{what}, site {site.number}, {KINDS[visit.kind].lower()} "
               f"visit {visit.visited_on.isoformat()}",
         file=file, document_date=visit.visited_on))
     docs.transition(uow, access, doc_id, Action.SUBMIT_QC, expected_version=1)
     request_id = workflow.request_signatures(uow, access, workflow.NewSignatureRequest(
-        document_id=doc_id, ordering="sequential",
-        signers=(workflow.SignerSpec(visit.cra_user_id, "author"),
-                 workflow.SignerSpec(manager_user_id, "review"))), link, notify)
-    uow.emit("monitoring_visit", visit.id, "monitoring.report_filed",
+        document_id=doc_id, ordering="sequential", signers=signers), link, notify)
+    uow.emit("monitoring_visit", visit.id, event_type,
              {"document_id": doc_id, "signature_request_id": request_id},
              expected_version=visit.version, study_id=visit.study_id)
     return doc_id
@@ -268,22 +279,10 @@ def file_letter(uow: UnitOfWork, access: Access, visit_id: int, *, file: docs.St
     if access.user_id != visit.cra_user_id:
         raise InvalidTransition(f"The follow-up letter is signed by the visit's CRA, "
                                 f"{visit.cra_name}.")
-    assert visit.visited_on is not None
-    site = uow.session.get(Site, visit.site_id)
-    assert site is not None
-    doc_id = docs.file_document(uow, access, docs.FileDocument(
-        study_id=visit.study_id, artifact=LETTER_ARTIFACT, level="site", site_id=site.id,
-        title=f"Monitoring visit follow-up letter, site {site.number}, "
-              f"{KINDS[visit.kind].lower()} visit {visit.visited_on.isoformat()}",
-        file=file, document_date=visit.visited_on))
-    docs.transition(uow, access, doc_id, Action.SUBMIT_QC, expected_version=1)
-    request_id = workflow.request_signatures(uow, access, workflow.NewSignatureRequest(
-        document_id=doc_id, ordering="sequential",
-        signers=(workflow.SignerSpec(visit.cra_user_id, "author"),)), link, notify)
-    uow.emit("monitoring_visit", visit.id, "monitoring.letter_filed",
-             {"document_id": doc_id, "signature_request_id": request_id},
-             expected_version=visit.version, study_id=visit.study_id)
-    return doc_id
+    return _file_for_signature(
+        uow, access, visit, LETTER_ARTIFACT, "Monitoring visit follow-up letter", file,
+        (workflow.SignerSpec(visit.cra_user_id, "author"),), "monitoring.letter_filed",
+        link, notify)
 
 
 def visits(session: Session, study_id: int, site_ids: frozenset[int] | None = None
