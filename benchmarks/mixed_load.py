@@ -335,8 +335,23 @@ def run_wrk(base: str, script: Path, env: dict[str, str], clients: int, duration
     return json.loads(match.group(1))  # type: ignore[no-any-return]
 
 
+def start_profiles(pids: list[int], folder: Path | None,
+                   seconds: int) -> list[subprocess.Popen[bytes]]:
+    """``py-spy record`` on each worker for the run: collapsed stacks (idle threads too,
+    so waits show beside work) into ``folder/worker-<pid>.txt``."""
+    if folder is None:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(seconds),
+                              "--rate", "50", "--idle", "--threads", "--format", "raw",
+                              "--output", str(folder / f"worker-{pid}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for pid in pids]
+
+
 def measure(name: str, cmd: list[str], cwd: Path, env: dict[str, str], base: str,
-            log: Path, load: Any) -> Result:
+            log: Path, load: Any, profile: Path | None = None) -> Result:
     with open(log, "ab") as out:
         server = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=out,
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -345,8 +360,11 @@ def measure(name: str, cmd: list[str], cwd: Path, env: dict[str, str], base: str
         wait_ready(base, log)
         wrk_env = load(base)
         workers = worker_pids(server.pid)
+        spies = start_profiles(workers, profile, int(wrk_env["duration"]))
         stats = run_wrk(base, **wrk_env)
         rss = [peak_rss_mb(pid) for pid in workers]
+        for spy in spies:
+            spy.wait(timeout=120)
     finally:
         server.terminate()  # our own gunicorn master; its workers follow it
         try:
@@ -374,6 +392,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-file", action="store_true",
                         help="leave out filing (the instance is then left unchanged)")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="record each etmf worker with py-spy (collapsed stacks, idle "
+                             "included) into DIR; the figures then include its sampling")
+    parser.add_argument("--skip-floor", action="store_true",
+                        help="measure etmf only (quick iterations; no ratio)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
@@ -402,7 +425,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      f"127.0.0.1:{port}", "--workers", str(args.workers), "--threads",
                      str(args.threads)], folder, {"ETMF_LOG_LEVEL": "WARNING"}, base,
             instance / "mixed-load-serve.log",
-            lambda b: wrk_for(sign_in(b, f"manager@{DOMAIN}", PASSWORD)))
+            lambda b: wrk_for(sign_in(b, f"manager@{DOMAIN}", PASSWORD)), args.profile)
+        if args.skip_floor:
+            print(etmf_result.line())
+            return {"etmf": etmf_result.__dict__}
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         floor_result = measure(

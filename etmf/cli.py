@@ -173,6 +173,10 @@ def run_gunicorn(instance: str | None, bind: str, workers: int, threads: int) ->
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", "-")
             self.cfg.set("timeout", 120)
+            # A worker must not share pooled connections opened in the master before the
+            # fork (none are today): drop the inherited pool without closing its sockets.
+            self.cfg.set("post_fork", lambda _server, _worker: app.extensions[
+                "etmf"].db.engine.dispose(close=False))
 
         def load(self) -> Flask:
             return app

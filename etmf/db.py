@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from etmf.errors import ServiceUnavailable
@@ -40,6 +40,11 @@ NAMING_CONVENTION = {
 
 #: Key of the PostgreSQL advisory lock that serialises write transactions.
 WRITE_LOCK_KEY = 0x45544D46  # "ETMF"
+#: Connections a process keeps open, and how many more it may open at a peak. A request
+#: holds at most one read session, the access checks' session and, while it writes, one
+#: write session; gunicorn runs 4-8 threads a worker, and the job runner has its own.
+POOL_SIZE = 10
+POOL_OVERFLOW = 30
 
 
 class Base(DeclarativeBase):
@@ -130,7 +135,8 @@ def make_engine(settings: Settings) -> Engine:
     connect_args: dict[str, Any] = {"connect_timeout": 5}
     if settings.database_schema:
         connect_args["options"] = f"-csearch_path={settings.database_schema}"
-    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True,
+                           pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_timeout=30)
 
     @event.listens_for(engine, "begin")
     def _take_write_lock(conn: Any) -> None:
@@ -141,9 +147,17 @@ def make_engine(settings: Settings) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    # NullPool: each request gets its own connection; SQLite connections are cheap and a
-    # pooled connection shared across threads is the classic source of "database is locked".
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+    # A pool, as on PostgreSQL: opening a connection costs four PRAGMAs, and setting the
+    # journal mode waits for the database lock, which under load cost more than the
+    # requests' own queries. A pooled connection is used by one thread at a time and is
+    # rolled back when returned, so no transaction (and no stale snapshot) outlives its
+    # session. In-memory databases keep SQLAlchemy's own choice.
+    if ":memory:" in url or url in ("sqlite://", "sqlite+pysqlite://"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+    else:
+        engine = create_engine(url, poolclass=QueuePool, pool_size=POOL_SIZE,
+                               max_overflow=POOL_OVERFLOW, pool_timeout=30,
+                               connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

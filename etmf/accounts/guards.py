@@ -55,9 +55,6 @@ def init_app(app: Flask) -> None:
     app.before_request(_read_only_guard)
     app.before_request(_inspector_document_guard)
     app.after_request(_inspector_document_access)
-    from etmf.accounts.authn import close_auth_session
-
-    app.teardown_appcontext(close_auth_session)
 
 
 def mark_activity() -> None:
