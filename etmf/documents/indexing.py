@@ -368,6 +368,7 @@ def reindex_all(svc, progress: Callable[[int], None] = lambda _n: None,  # type:
         if batch:
             indexed += index.index(batch)
             progress(len(batch))
+    index.after_rebuild()
     with svc.db.read_session() as session:
         failures = int(session.scalar(
             select(func.count()).select_from(DocumentText)

@@ -214,6 +214,10 @@ class SearchIndex(Protocol):
         """Remove everything and stamp the current schema version (start of a reindex)."""
         ...
 
+    def after_rebuild(self) -> None:
+        """Called once a full rebuild has written every document (planner statistics)."""
+        ...
+
     def health(self) -> None:
         """Return quietly when usable; raise :class:`SearchUnavailable` otherwise."""
         ...

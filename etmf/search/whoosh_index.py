@@ -273,6 +273,9 @@ class WhooshIndex:
                 return
         _close_searchers([(ix, searcher)])
 
+    def after_rebuild(self) -> None:
+        """Nothing to do: Whoosh keeps no planner statistics."""
+
     def health(self) -> None:
         """Raise :class:`SearchUnavailable` when the index cannot be read or is outdated."""
         self._require_current_schema()
