@@ -149,14 +149,44 @@ class Result:
     bad: dict[str, int]
     socket_errors: int
     peak_rss_mb: list[float]
+    #: CPU seconds used during the run by the server's workers and by PostgreSQL backends.
+    cpu_workers_s: float = 0.0
+    cpu_postgres_s: float = 0.0
 
     def line(self) -> str:
         rss = ", ".join(f"{r:.0f}" for r in self.peak_rss_mb)
         bad = ", ".join(f"{k}: {v}" for k, v in sorted(self.bad.items())) or "none"
+        per = max(self.requests, 1)
         return (f"{self.name:<10} {self.rps:9.1f} req/s  p50 {self.p50_ms:8.1f} ms  "
                 f"p99 {self.p99_ms:8.1f} ms  max {self.max_ms:8.0f} ms  "
                 f"errors {self.errors} (socket {self.socket_errors}; status {bad})  "
-                f"peak RSS/worker MB [{rss}]")
+                f"peak RSS/worker MB [{rss}]  CPU per request: workers "
+                f"{1000 * self.cpu_workers_s / per:.1f} ms, PostgreSQL "
+                f"{1000 * self.cpu_postgres_s / per:.1f} ms")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the processes (children not included)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if stat.read_text().strip() == "postgres":
+                pids.append(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return pids
 
 
 def worker_pids(master: int) -> list[int]:
@@ -379,7 +409,13 @@ def measure(name: str, cmd: list[str], cwd: Path, env: dict[str, str], base: str
         wrk_env = load(base)
         workers = worker_pids(server.pid)
         spies = start_profiles(workers, profile, int(wrk_env["duration"]))
+        pg_before = {pid: cpu_seconds([pid]) for pid in postgres_pids()}
+        workers_before = cpu_seconds(workers)
         stats = run_wrk(base, **wrk_env)
+        cpu_workers = cpu_seconds(workers) - workers_before
+        # Backends that started during the run count from zero; ones that ended are lost
+        # (the pools keep theirs open, so few are).
+        cpu_pg = sum(cpu_seconds([pid]) - pg_before.get(pid, 0.0) for pid in postgres_pids())
         rss = [peak_rss_mb(pid) for pid in workers]
         for spy in spies:
             spy.wait(timeout=120)
@@ -395,7 +431,7 @@ def measure(name: str, cmd: list[str], cwd: Path, env: dict[str, str], base: str
     return Result(name, stats["requests"], stats["requests"] / seconds,
                   stats["p50_us"] / 1000, stats["p90_us"] / 1000, stats["p99_us"] / 1000,
                   stats["max_us"] / 1000, socket_errors + stats["status"], stats["bad"],
-                  socket_errors, rss)
+                  socket_errors, rss, cpu_workers, cpu_pg)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

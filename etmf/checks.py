@@ -67,7 +67,17 @@ def check_database(svc: Services) -> str:
     if pending:
         raise RuntimeError(f"schema at {current}, code expects {head} (not applied: "
                            f"{', '.join(pending)}); run `etmf db upgrade`")
-    return f"{svc.db.dialect}, schema revision {current}"
+    note = ""
+    if svc.db.dialect == "postgresql":
+        from sqlalchemy import text
+
+        with svc.db.engine.connect() as conn:
+            if conn.scalar(text("SHOW autovacuum")) != "on":
+                # Not a failure (the server is usable), but the planner's statistics go
+                # stale: searches at 250,000 documents took 1-2 s instead of 0.1-0.2 s.
+                note = ("; autovacuum is off: planner statistics are not kept up to date "
+                        "(turn it on, or run ANALYZE after bulk loads)")
+    return f"{svc.db.dialect}, schema revision {current}{note}"
 
 
 def check_storage(svc: Services) -> str:
