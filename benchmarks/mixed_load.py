@@ -262,7 +262,8 @@ def _sign_in_once(base: str, email: str, password: str) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
 
 
-def prepare(instance: Path, folder: Path, seed: int, with_file: bool) -> tuple[str, Path]:
+def prepare(instance: Path, folder: Path, seed: int, with_file: bool,
+            only: str | None = None) -> tuple[str, Path]:
     """The API token, the request plan (one request a line) and the upload bodies."""
     from sqlalchemy import select
 
@@ -328,6 +329,8 @@ def prepare(instance: Path, folder: Path, seed: int, with_file: bool) -> tuple[s
             bodies.append(path)
     lines = []
     mix = dict(MIX) if with_file else {k: v for k, v in MIX.items() if k != "file"}
+    if only:
+        mix = {only: 1}
     kinds = [k for k, n in mix.items() for _ in range(n)]
     for _ in range(4000):
         kind = rng.choice(kinds)
@@ -449,6 +452,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="record each etmf worker with py-spy (collapsed stacks, idle "
                              "included) into DIR; the figures then include its sampling")
+    parser.add_argument("--only", choices=sorted(MIX), default=None,
+                        help="one kind of request instead of the mix (CPU per request by kind)")
     parser.add_argument("--skip-floor", action="store_true",
                         help="measure etmf only (quick iterations; no ratio)")
     args = parser.parse_args(argv)
@@ -460,7 +465,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="etmf-mixed-") as tmp:
         folder = Path(tmp)
-        token, plan = prepare(instance, folder, args.seed, not args.no_file)
+        token, plan = prepare(instance, folder, args.seed,
+                              not args.no_file or args.only == "file", args.only)
         script = folder / "mixed.lua"
         script.write_text(LUA)
         (folder / "floorapp.py").write_text(FLOOR_APP)

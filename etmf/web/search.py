@@ -116,8 +116,12 @@ def search():  # type: ignore[no-untyped-def]
     study_ids = sorted(scope.studies)
     studies = (session.scalars(select(Study).where(Study.id.in_(study_ids))
                                .order_by(Study.protocol_number)).all() if study_ids else [])
-    sites = ({s.id: s for s in session.scalars(select(Site).where(Site.study_id.in_(study_ids)))}
-             if study_ids else {})
+    # Only the sites this page names (hits and site facet), by number: a Phase III study
+    # has 500, and loading every one cost more than the rest of the page.
+    wanted = {d.site_id for d in docs.values() if d.site_id is not None}
+    wanted |= {int(k) for k in results.facets.get("site", {}) if str(k).isdigit()}
+    sites = ({row.id: row for row in session.execute(
+        select(Site.id, Site.number).where(Site.id.in_(sorted(wanted))))} if wanted else {})
     return render_template(
         "search.html", args=args, text=text, results=results, docs=docs, studies=studies,
         studies_by_id={s.id: s for s in studies}, sites=sites, page=page, per_page=PER_PAGE,
