@@ -45,6 +45,7 @@ WRITE_LOCK_KEY = 0x45544D46  # "ETMF"
 #: write session; gunicorn runs 4-8 threads a worker, and the job runner has its own.
 POOL_SIZE = 10
 POOL_OVERFLOW = 30
+_POOL = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_timeout": 30}
 
 
 class Base(DeclarativeBase):
@@ -135,8 +136,7 @@ def make_engine(settings: Settings) -> Engine:
     connect_args: dict[str, Any] = {"connect_timeout": 5}
     if settings.database_schema:
         connect_args["options"] = f"-csearch_path={settings.database_schema}"
-    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True,
-                           pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_timeout=30)
+    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True, **_POOL)
 
     @event.listens_for(engine, "begin")
     def _take_write_lock(conn: Any) -> None:
@@ -155,8 +155,7 @@ def _sqlite_engine(url: str) -> Engine:
     if ":memory:" in url or url in ("sqlite://", "sqlite+pysqlite://"):
         engine = create_engine(url, connect_args={"timeout": 30})
     else:
-        engine = create_engine(url, poolclass=QueuePool, pool_size=POOL_SIZE,
-                               max_overflow=POOL_OVERFLOW, pool_timeout=30,
+        engine = create_engine(url, poolclass=QueuePool, **_POOL,
                                connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
