@@ -12,6 +12,11 @@ tables live on :data:`search_metadata`, which the Alembic migrations include;
 * ``ts_headline`` does not escape HTML: it marks matches with control characters that the
   indexed text cannot contain, the result is escaped in Python, then the markers become
   ``<mark>`` tags.
+* A phrase needs word positions, which the GIN index on ``tsv`` does not hold: every row
+  with all its words would be read to check their order (a phrase of two common words that
+  rarely stand together took 1.6 s at 250,000 documents). ``word_pairs`` (generated) holds
+  each pair of lexemes at adjacent positions ("site visit") under a GIN index of its own;
+  a phrase first asks for its adjacent pairs (see :func:`_adjacent_pairs`).
 * Ranking reads each ranked document's out-of-line ``tsv``, so only a capped candidate set is
   ranked by it (see :func:`_ranked_page`); ``head_tsv`` (title and metadata, kept in the
   row) picks the best candidates cheaply. Above :data:`ESTIMATE_ABOVE` expected matches,
@@ -29,6 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Column,
     Computed,
@@ -41,7 +47,9 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    cast,
     delete,
+    event,
     extract,
     func,
     literal_column,
@@ -51,7 +59,7 @@ from sqlalchemy import (
     true,
     union,
 )
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
@@ -100,6 +108,20 @@ HEAD_TSV_EXPRESSION = (
     " 'A') || setweight(to_tsvector('english', " + _META_TEXT + "), 'B')"
 )
 
+#: The pairs of lexemes at adjacent positions of a tsvector, as "first second" (lexemes of
+#: the english configuration never hold a space). A phrase ``a <-> b`` matches a vector
+#: exactly when "a b" is among its pairs, so requiring the pairs of a phrase's adjacent
+#: words never drops a match. Migration 0023 adds the column to older databases.
+ADJACENT_PAIRS_FUNCTION = """
+CREATE OR REPLACE FUNCTION etmf_adjacent_pairs(v tsvector) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT coalesce(array_agg(DISTINCT a.lexeme || ' ' || b.lexeme), '{}')
+  FROM (SELECT lexeme, unnest(positions) AS pos FROM unnest(v)) a
+  JOIN (SELECT lexeme, unnest(positions) AS pos FROM unnest(v)) b ON b.pos = a.pos + 1
+$$
+"""
+WORD_PAIRS_EXPRESSION = f"etmf_adjacent_pairs({_TSV_EXPRESSION})"
+
 search_documents = Table(
     "search_documents",
     search_metadata,
@@ -120,15 +142,22 @@ search_documents = Table(
     Column("body", Text, nullable=False),
     Column("tsv", TSVECTOR, Computed(_TSV_EXPRESSION, persisted=True)),
     Column("head_tsv", TSVECTOR, Computed(HEAD_TSV_EXPRESSION, persisted=True)),
+    Column("word_pairs", ARRAY(Text), Computed(WORD_PAIRS_EXPRESSION, persisted=True)),
     Column("indexed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_search_documents_tsv", "tsv", postgresql_using="gin"),
     Index("ix_search_documents_head_tsv", "head_tsv", postgresql_using="gin"),
+    Index("ix_search_documents_word_pairs", "word_pairs", postgresql_using="gin"),
     Index("ix_search_documents_study_site", "study_id", "site_id"),
     Index("ix_search_documents_zone", "zone"),
     Index("ix_search_documents_artifact", "artifact_id"),
     Index("ix_search_documents_status", "status"),
     Index("ix_search_documents_date", "document_date"),
 )
+
+# The generated column calls the function: it is made before the table and goes with it.
+event.listen(search_documents, "before_create", DDL(ADJACENT_PAIRS_FUNCTION))
+event.listen(search_documents, "after_drop",
+             DDL("DROP FUNCTION IF EXISTS etmf_adjacent_pairs(tsvector)"))
 
 search_meta = Table(
     "search_meta",
@@ -153,6 +182,13 @@ _BATCH_ROWS = 200  # rows per INSERT statement; all of them still share one comm
 RANK_CANDIDATES = 200
 #: Above this many expected matches, totals and facets are estimated from a sample.
 ESTIMATE_ABOVE = 20_000
+#: A phrase is checked on each candidate's out-of-line body vector (word order is not in the
+#: index), about ten times the cost of counting words alone: estimated above a tenth.
+PHRASE_COUNT_COST = 10
+#: Above this many expected title-and-metadata matches (a word in every other artifact name,
+#: "safety"), ranking them all reads tens of thousands of rows for ties: the newest
+#: candidates alone are ranked (see :func:`_ranked_page`).
+RANK_HEADS_UP_TO = 10_000
 #: About how many rows the sample for estimated totals reads.
 SAMPLE_ROWS = 2_000
 _FACET_COLUMNS = {"zone": "zone", "artifact": "artifact_id", "site": "site_id",
@@ -183,7 +219,8 @@ class PostgresIndex:
     schema_version: int = SCHEMA_VERSION
 
     def __init__(self, engine: Engine, *, clock: Clock = time.monotonic,
-                 estimate_above: int = ESTIMATE_ABOVE) -> None:
+                 estimate_above: int = ESTIMATE_ABOVE,
+                 rank_heads_up_to: int = RANK_HEADS_UP_TO) -> None:
         if engine.dialect.name != "postgresql":
             raise SearchError(
                 f"PostgreSQL full-text search needs a PostgreSQL database, not "
@@ -192,6 +229,7 @@ class PostgresIndex:
         self._engine = engine
         self._clock = clock
         self._estimate_above = estimate_above
+        self._rank_heads_up_to = rank_heads_up_to
         # The version only changes through migrations (which restart servers) or clear():
         # once seen current, do not ask the database again on every search.
         self._version_ok = False
@@ -302,17 +340,25 @@ class PostgresIndex:
             return SearchResults.empty()
         parsed = parse_query_text(query.text)
         tsquery = _tsquery(parsed)
-        where = _where(query, tsquery, search_documents)
 
         def remaining_ms() -> int:
             return int((start + query.time_budget_s - self._clock()) * 1000)
 
-        hits = self._run_bounded(remaining_ms, lambda conn: _page(conn, where, tsquery, query))
-        if hits is None:
+        def first_page(conn: Connection) -> tuple[tuple[str, ...], list[Hit]]:
+            pairs = _adjacent_pairs(conn, parsed)
+            where = _where(query, tsquery, search_documents, pairs)
+            return pairs, _page(conn, where, tsquery, pairs, query, self._rank_heads_up_to)
+
+        started = self._run_bounded(remaining_ms, first_page)
+        if started is None:
             return SearchResults.empty(timed_out=True,
                                        elapsed_ms=(self._clock() - start) * 1000.0)
+        pairs, hits = started
+        estimate_above = (self._estimate_above // PHRASE_COUNT_COST if parsed.phrases
+                          else self._estimate_above)
         counted = self._run_bounded(
-            remaining_ms, lambda conn: _facet_counts(conn, query, tsquery, self._estimate_above))
+            remaining_ms,
+            lambda conn: _facet_counts(conn, query, tsquery, pairs, estimate_above))
         elapsed_ms = (self._clock() - start) * 1000.0
         if counted is None:
             # Totals ran out of time: what we know is the page we have.
@@ -335,7 +381,14 @@ class PostgresIndex:
                 conn.execute(select(func.set_config("statement_timeout", f"{budget}ms", True),
                                     # Compiling a plan to machine code costs more than
                                     # these queries: never worth it inside a 2 s budget.
-                                    func.set_config("jit", "off", True)))
+                                    func.set_config("jit", "off", True),
+                                    # The right plan depends on the words (a rare one: its
+                                    # index; a common one: the date index). A statement
+                                    # run often is prepared (psycopg) and then planned
+                                    # once for any words: measured, 35 ms a filtered
+                                    # search became 240 ms.
+                                    func.set_config("plan_cache_mode", "force_custom_plan",
+                                                    True)))
                 return work(conn)
         except DBAPIError as exc:
             if _sqlstate(exc) == _QUERY_CANCELED:
@@ -369,7 +422,7 @@ def _row_of(doc: SearchDoc) -> dict[str, Any]:
 def _upsert_statement() -> Any:
     stmt = pg_insert(search_documents)
     changing: dict[str, Any] = {c.name: stmt.excluded[c.name] for c in search_documents.columns
-                if c.name not in ("document_id", "tsv", "head_tsv", "indexed_at")}
+                if c.name not in ("document_id", "tsv", "head_tsv", "word_pairs", "indexed_at")}
     changing["indexed_at"] = func.now()
     return stmt.on_conflict_do_update(index_elements=["document_id"], set_=changing)
 
@@ -421,10 +474,34 @@ def _tsquery(parsed: ParsedText) -> ColumnElement[Any] | None:
     return combined
 
 
-def _where(query: SearchQuery, tsquery: ColumnElement[Any] | None, table: Any
-           ) -> ColumnElement[bool]:
-    """Scope, filters and (unless browsing) the words, on ``table`` (the table or a sample)."""
+def _adjacent_pairs(conn: Connection, parsed: ParsedText) -> tuple[str, ...]:
+    """The word pairs every match of the query's phrases holds (see ``word_pairs``).
+
+    Only words next to each other in a phrase count: in "report of the visit" the stop
+    words leave a gap, which PostgreSQL matches with any words in it, so no pair is asked
+    for. Made by the database, with the parser, stop words and stemmer of the column.
+    """
+    if not parsed.phrases:
+        return ()
+    found = conn.execute(select(*(
+        func.etmf_adjacent_pairs(func.to_tsvector(_ENGLISH, " ".join(phrase)))
+        for phrase in parsed.phrases))).one()
+    return tuple(sorted({pair for pairs in found for pair in pairs or ()}))
+
+
+def _has_pairs(table: Any, pairs: tuple[str, ...]) -> ColumnElement[bool]:
+    return table.c.word_pairs.contains(cast(list(pairs), ARRAY(Text)))
+
+
+def _where(query: SearchQuery, tsquery: ColumnElement[Any] | None, table: Any,
+           pairs: tuple[str, ...] = ()) -> ColumnElement[bool]:
+    """Scope, filters and (unless browsing) the words, on ``table`` (the table or a sample).
+
+    ``pairs``, the phrases' adjacent word pairs, narrow the rows the words are checked on
+    through their own index; they never change what matches."""
     where = _restriction(query, table)
+    if pairs:
+        where = and_(where, _has_pairs(table, pairs))
     if tsquery is not None:
         where = and_(where, table.c.tsv.op("@@")(tsquery))
     return where
@@ -458,11 +535,11 @@ def _restriction(query: SearchQuery, table: Any = search_documents) -> ColumnEle
 
 
 def _page(conn: Connection, where: ColumnElement[bool], tsquery: ColumnElement[Any] | None,
-          query: SearchQuery) -> list[Hit]:
+          pairs: tuple[str, ...], query: SearchQuery, rank_heads_up_to: int) -> list[Hit]:
     """The requested page of hits, ranked (or newest first when browsing), with snippets."""
     if tsquery is None:
         return _browse_page(conn, where, query)
-    return _ranked_page(conn, where, tsquery, query)
+    return _ranked_page(conn, where, tsquery, pairs, query, rank_heads_up_to)
 
 
 def _browse_page(conn: Connection, where: ColumnElement[bool], query: SearchQuery) -> list[Hit]:
@@ -478,7 +555,8 @@ def _browse_page(conn: Connection, where: ColumnElement[bool], query: SearchQuer
 
 
 def _ranked_page(conn: Connection, where: ColumnElement[bool], tsquery: ColumnElement[Any],
-                 query: SearchQuery) -> list[Hit]:
+                 pairs: tuple[str, ...], query: SearchQuery, rank_heads_up_to: int
+                 ) -> list[Hit]:
     """The page of hits ranked by the full vector, among capped candidates.
 
     ``ts_rank`` on the full ``tsv`` reads each document's out-of-line body vector, so it is
@@ -487,6 +565,11 @@ def _ranked_page(conn: Connection, where: ColumnElement[bool], tsquery: ColumnEl
     matches than the cap the second set holds them all and the ranking is exact; beyond it,
     a body-only match that is neither among the newest nor the best by title can rank
     lower than it would (it is still counted and found by narrower queries).
+
+    When the planner expects more than ``rank_heads_up_to`` title-and-metadata matches (a
+    word of many artifact names), the best-by-title set is left out: choosing 200 of tens
+    of thousands of near ties read every one of them (180 ms for "safety" at 250,000
+    documents), and the page ranks the newest matches instead.
     """
     c = search_documents.c
     cap = max(RANK_CANDIDATES, query.offset + query.limit)
@@ -495,11 +578,19 @@ def _ranked_page(conn: Connection, where: ColumnElement[bool], tsquery: ColumnEl
     # out-of-line body vector (a phrase is rechecked on it), which cost most of the query.
     # A head match is nearly always a full match (head_tsv is the start of tsv); the one
     # exception, a negated word found in the body, is removed by the page's own match below.
-    by_head = (select(c.document_id).where(_restriction(query), c.head_tsv.op("@@")(tsquery))
-               .order_by(func.ts_rank(c.head_tsv, tsquery).desc(), c.document_id).limit(cap))
+    head_where = _restriction(query)
+    if pairs:  # a phrase: only rows holding its word pairs are read
+        head_where = and_(head_where, _has_pairs(search_documents, pairs))
+    head_where = and_(head_where, c.head_tsv.op("@@")(tsquery))
     newest = (select(c.document_id).where(where)
               .order_by(c.document_date.desc(), c.document_id.desc()).limit(cap))
-    candidates = union(by_head, newest).subquery()
+    if _planned_rows(conn, head_where) > rank_heads_up_to:
+        candidates = newest.subquery()
+    else:
+        by_head = (select(c.document_id).where(head_where)
+                   .order_by(func.ts_rank(c.head_tsv, tsquery).desc(), c.document_id)
+                   .limit(cap))
+        candidates = union(by_head, newest).subquery()
     # Normalisation 1 divides by 1 + log(length) so long documents do not win on bulk.
     rank = func.ts_rank(c.tsv, tsquery, 1).label("score")
     page = (select(c.document_id, c.title, c.body, rank)
@@ -529,7 +620,8 @@ def _snippet_html(headline: str, head: str) -> str:
 
 
 def _facet_counts(conn: Connection, query: SearchQuery, tsquery: ColumnElement[Any] | None,
-                  estimate_above: int) -> tuple[int, dict[str, dict[str, int]], bool]:
+                  pairs: tuple[str, ...], estimate_above: int
+                  ) -> tuple[int, dict[str, dict[str, int]], bool]:
     """Total and per-facet counts over the whole scoped, filtered result set, in one pass;
     the last value says whether they are estimates.
 
@@ -537,7 +629,7 @@ def _facet_counts(conn: Connection, query: SearchQuery, tsquery: ColumnElement[A
     read that many rows (and, for a phrase, each one's body vector): the counts are then
     taken on a block sample of about :data:`SAMPLE_ROWS` rows and scaled up ("about N").
     """
-    where = _where(query, tsquery, search_documents)
+    where = _where(query, tsquery, search_documents, pairs)
     if _planned_rows(conn, where) <= estimate_above:
         total, facets = _grouped_counts(conn, search_documents, where)
         return total, facets, False
@@ -548,7 +640,7 @@ def _facet_counts(conn: Connection, query: SearchQuery, tsquery: ColumnElement[A
     # REPEATABLE: the same blocks every time, so paging through a result keeps its total.
     sample = search_documents.tablesample(func.system(percent), name="sample",
                                              seed=literal_column("0"))
-    total, facets = _grouped_counts(conn, sample, _where(query, tsquery, sample))
+    total, facets = _grouped_counts(conn, sample, _where(query, tsquery, sample, pairs))
     scale = 100.0 / percent
     facets = {name: {value: max(round(n * scale), 1) for value, n in counts.items()}
               for name, counts in facets.items()}

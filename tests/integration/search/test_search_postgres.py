@@ -116,3 +116,73 @@ def test_the_database_cancels_a_search_at_its_budget_and_says_so(
 
     assert results.timed_out is True
     assert results.hits == [] and results.total == 0
+
+
+def test_a_phrase_is_estimated_sooner_than_words(corpus_engine: Engine) -> None:
+    # A phrase is rechecked on every match's body vector: counted exactly only up to a tenth.
+    index = PostgresIndex(corpus_engine, estimate_above=CORPUS * 5)
+
+    words = index.search(SearchQuery("patient study visit", SCOPE))
+    phrase = index.search(SearchQuery(PHRASE, SCOPE))
+
+    assert (words.total, words.total_estimated) == (CORPUS, False)
+    assert phrase.total_estimated is True
+    assert phrase.total == CORPUS  # the sample is the whole (small) table
+
+
+def test_above_the_title_cap_the_newest_matches_are_ranked(
+        pg_schemas: Callable[[], Engine], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres_index, "RANK_CANDIDATES", 5)
+    engine = pg_schemas()
+    newer = [make_doc(n, title=f"Report {n}", text="the oxygen saturation log",
+                      document_date=date(2025, 1, n)) for n in range(1, 21)]
+    old_title = make_doc(99, title="Oxygen saturation plan", text="a plan",
+                         document_date=date(2001, 1, 1))
+    PostgresIndex(engine).index([*newer, old_title])
+
+    results = PostgresIndex(engine, rank_heads_up_to=0).search(
+        SearchQuery("oxygen", SCOPE, limit=3))
+
+    # Every match is still counted; the page is ranked among the five newest only.
+    assert results.total == 21
+    assert {h.document_id for h in results.hits} <= {n for n in range(16, 21)}
+
+
+def test_searches_are_planned_for_their_own_words(corpus_engine: Engine) -> None:
+    # psycopg prepares a statement run five times; PostgreSQL would then plan it once for
+    # any words. Each search transaction asks for a plan made for its own.
+    index = PostgresIndex(corpus_engine)
+
+    setting = index._run_bounded(lambda: 2000,
+                                 lambda conn: conn.scalar(text("SHOW plan_cache_mode")))
+
+    assert setting == "force_custom_plan"
+
+
+PHRASE_DOCS = {
+    1: "the site visit log was signed",          # the phrase
+    2: "visit the site before the log",          # both words, other order
+    3: "a site-visit report",                    # hyphenated: the parts stand next to each other
+    4: "report of the visit",                    # stop words between
+    5: "report on a visit to the pharmacy",      # other stop words, same distance
+    6: "report visit",                           # no gap
+    7: "site visit report",                      # three words in order
+}
+
+
+@pytest.mark.parametrize("phrase, expected", [
+    ('"site visit"', {1, 3, 7}),
+    ('"visit site"', set()),
+    ('"report of the visit"', {4, 5}),
+    ('"site visit report"', {3, 7}),
+    ('"site visit" log', {1}),
+])
+def test_word_pairs_narrow_phrases_without_losing_a_match(
+        pg_schemas: Callable[[], Engine], phrase: str, expected: set[int]) -> None:
+    engine = pg_schemas()
+    index = PostgresIndex(engine)
+    index.index([make_doc(n, title=f"Note {n}", text=body) for n, body in PHRASE_DOCS.items()])
+
+    found = {h.document_id for h in index.search(SearchQuery(phrase, SCOPE)).hits}
+
+    assert found == expected
