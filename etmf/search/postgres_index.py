@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -344,7 +345,7 @@ class PostgresIndex:
         def remaining_ms() -> int:
             return int((start + query.time_budget_s - self._clock()) * 1000)
 
-        def first_page(conn: Connection) -> tuple[tuple[str, ...], list[Hit]]:
+        def first_page(conn: Connection) -> tuple[Pairs, list[Hit]]:
             pairs = _adjacent_pairs(conn, parsed)
             where = _where(query, tsquery, search_documents, pairs)
             return pairs, _page(conn, where, tsquery, pairs, query, self._rank_heads_up_to)
@@ -354,8 +355,9 @@ class PostgresIndex:
             return SearchResults.empty(timed_out=True,
                                        elapsed_ms=(self._clock() - start) * 1000.0)
         pairs, hits = started
-        estimate_above = (self._estimate_above // PHRASE_COUNT_COST if parsed.phrases
-                          else self._estimate_above)
+        # A phrase the pairs do not answer alone is checked on every match's body vector.
+        estimate_above = (self._estimate_above // PHRASE_COUNT_COST
+                          if parsed.phrases and not pairs.exact else self._estimate_above)
         counted = self._run_bounded(
             remaining_ms,
             lambda conn: _facet_counts(conn, query, tsquery, pairs, estimate_above))
@@ -474,35 +476,56 @@ def _tsquery(parsed: ParsedText) -> ColumnElement[Any] | None:
     return combined
 
 
-def _adjacent_pairs(conn: Connection, parsed: ParsedText) -> tuple[str, ...]:
-    """The word pairs every match of the query's phrases holds (see ``word_pairs``).
+@dataclass(frozen=True)
+class Pairs:
+    """The word pairs every match of the query's phrases holds (see ``word_pairs``), and
+    whether holding them is the whole query: phrases of two words, nothing else. Then the
+    pairs index answers alone, without reading a body vector to check word order."""
+
+    pairs: tuple[str, ...] = ()
+    exact: bool = False
+
+
+_PHRASE_PAIRS = text(
+    "SELECT etmf_adjacent_pairs(v) AS pairs, "
+    "(SELECT coalesce(sum(cardinality(positions)), 0) FROM unnest(v)) AS words "
+    "FROM (SELECT to_tsvector('english', :phrase) AS v) AS phrase")
+
+
+def _adjacent_pairs(conn: Connection, parsed: ParsedText) -> Pairs:
+    """The pairs of the query's phrases, made by the database with the parser, stop words
+    and stemmer of the column.
 
     Only words next to each other in a phrase count: in "report of the visit" the stop
     words leave a gap, which PostgreSQL matches with any words in it, so no pair is asked
-    for. Made by the database, with the parser, stop words and stemmer of the column.
+    for (and the phrase is checked on the body vector as before).
     """
     if not parsed.phrases:
-        return ()
-    found = conn.execute(select(*(
-        func.etmf_adjacent_pairs(func.to_tsvector(_ENGLISH, " ".join(phrase)))
-        for phrase in parsed.phrases))).one()
-    return tuple(sorted({pair for pairs in found for pair in pairs or ()}))
+        return Pairs()
+    pairs: set[str] = set()
+    exact = not (parsed.words or parsed.prefixes)
+    for phrase in parsed.phrases:
+        row = conn.execute(_PHRASE_PAIRS, {"phrase": " ".join(phrase)}).one()
+        found = list(row.pairs or ())
+        pairs.update(found)
+        exact = exact and row.words == 2 and len(found) == 1
+    return Pairs(tuple(sorted(pairs)), exact and bool(pairs))
 
 
-def _has_pairs(table: Any, pairs: tuple[str, ...]) -> ColumnElement[bool]:
-    return table.c.word_pairs.contains(cast(list(pairs), ARRAY(Text)))
+def _has_pairs(table: Any, pairs: Pairs) -> ColumnElement[bool]:
+    return table.c.word_pairs.contains(cast(list(pairs.pairs), ARRAY(Text)))
 
 
 def _where(query: SearchQuery, tsquery: ColumnElement[Any] | None, table: Any,
-           pairs: tuple[str, ...] = ()) -> ColumnElement[bool]:
+           pairs: Pairs = Pairs()) -> ColumnElement[bool]:
     """Scope, filters and (unless browsing) the words, on ``table`` (the table or a sample).
 
-    ``pairs``, the phrases' adjacent word pairs, narrow the rows the words are checked on
-    through their own index; they never change what matches."""
+    The phrases' adjacent word pairs narrow, through their own index, the rows the words are
+    checked on; when they are the whole query they replace that check."""
     where = _restriction(query, table)
-    if pairs:
+    if pairs.pairs:
         where = and_(where, _has_pairs(table, pairs))
-    if tsquery is not None:
+    if tsquery is not None and not pairs.exact:
         where = and_(where, table.c.tsv.op("@@")(tsquery))
     return where
 
@@ -535,7 +558,7 @@ def _restriction(query: SearchQuery, table: Any = search_documents) -> ColumnEle
 
 
 def _page(conn: Connection, where: ColumnElement[bool], tsquery: ColumnElement[Any] | None,
-          pairs: tuple[str, ...], query: SearchQuery, rank_heads_up_to: int) -> list[Hit]:
+          pairs: Pairs, query: SearchQuery, rank_heads_up_to: int) -> list[Hit]:
     """The requested page of hits, ranked (or newest first when browsing), with snippets."""
     if tsquery is None:
         return _browse_page(conn, where, query)
@@ -555,8 +578,7 @@ def _browse_page(conn: Connection, where: ColumnElement[bool], query: SearchQuer
 
 
 def _ranked_page(conn: Connection, where: ColumnElement[bool], tsquery: ColumnElement[Any],
-                 pairs: tuple[str, ...], query: SearchQuery, rank_heads_up_to: int
-                 ) -> list[Hit]:
+                 pairs: Pairs, query: SearchQuery, rank_heads_up_to: int) -> list[Hit]:
     """The page of hits ranked by the full vector, among capped candidates.
 
     ``ts_rank`` on the full ``tsv`` reads each document's out-of-line body vector, so it is
@@ -579,7 +601,7 @@ def _ranked_page(conn: Connection, where: ColumnElement[bool], tsquery: ColumnEl
     # A head match is nearly always a full match (head_tsv is the start of tsv); the one
     # exception, a negated word found in the body, is removed by the page's own match below.
     head_where = _restriction(query)
-    if pairs:  # a phrase: only rows holding its word pairs are read
+    if pairs.pairs:  # a phrase: only rows holding its word pairs are read
         head_where = and_(head_where, _has_pairs(search_documents, pairs))
     head_where = and_(head_where, c.head_tsv.op("@@")(tsquery))
     newest = (select(c.document_id).where(where)
@@ -620,7 +642,7 @@ def _snippet_html(headline: str, head: str) -> str:
 
 
 def _facet_counts(conn: Connection, query: SearchQuery, tsquery: ColumnElement[Any] | None,
-                  pairs: tuple[str, ...], estimate_above: int
+                  pairs: Pairs, estimate_above: int
                   ) -> tuple[int, dict[str, dict[str, int]], bool]:
     """Total and per-facet counts over the whole scoped, filtered result set, in one pass;
     the last value says whether they are estimates.
