@@ -34,6 +34,11 @@ class Access:
     def study_ids(self) -> set[int]:
         return {g.study_id for g in self.grants}
 
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """Every role the user holds, each once, in the order of the grants."""
+        return tuple(dict.fromkeys(g.role for g in self.grants))
+
     def roles_in(self, study_id: int) -> set[str]:
         return {g.role for g in self.grants if g.study_id == study_id}
 

@@ -17,8 +17,9 @@ from flask_login import current_user, user_logged_out
 from flask_security import Security, SQLAlchemySessionUserDatastore
 from flask_security.signals import user_authenticated
 from flask_wtf import CSRFProtect
+from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import scoped_session
+from sqlalchemy.orm import joinedload, scoped_session
 
 from etmf.accounts.access import ANONYMOUS, Access
 from etmf.accounts.models import CREDENTIAL_COLUMNS, GlobalRole, User
@@ -31,13 +32,27 @@ csrf = CSRFProtect()
 
 
 class AuditedUserDatastore(SQLAlchemySessionUserDatastore):
-    """Every write Flask-Security-Too makes is committed with an audit event.
+    """Every write Flask-Security-Too makes is committed with an audit event, and the user
+    it looks up comes with its memberships.
 
     The changes are replayed in a fresh write transaction rather than committed from
     Flask-Security-Too's session: that session began reading earlier in the request, and
     on SQLite a transaction whose snapshot predates another commit (our sign-in event, for
     one) can no longer write.
     """
+
+    def find_user(self, case_insensitive: bool = False, **kwargs: Any) -> User | None:
+        """Flask-Security-Too's lookup (one attribute), with roles and memberships joined.
+
+        The signed-in user is looked up at every request, and every access check reads its
+        memberships: one query rather than the user and then its memberships.
+        """
+        stmt = select(User).options(joinedload(User.roles), joinedload(User.memberships))
+        for attr, value in kwargs.items():
+            column = getattr(User, attr)
+            stmt = stmt.where(func.lower(column) == func.lower(value) if case_insensitive
+                              else column == value)
+        return self.db.session.execute(stmt).unique().scalars().first()
 
     def commit(self) -> None:
         from etmf.audit.store import unit_of_work

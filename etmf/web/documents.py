@@ -344,7 +344,8 @@ def detail(document_id: int):  # type: ignore[no-untyped-def]
         a for a in lifecycle
         if access.can(docs._ACTION_PERMISSION[a], doc.study_id, doc.site_id)]
     site = session.get(Site, doc.site_id) if doc.site_id else None
-    country = session.get(Country, doc.country_id) if doc.country_id else None
+    # The page names the site of a site-level document, else its country.
+    country = session.get(Country, doc.country_id) if doc.country_id and not site else None
     events = session.scalars(select(Event).where(
         Event.stream_type == "document", Event.stream_id == str(doc.id)).order_by(Event.seq)
     ).all()

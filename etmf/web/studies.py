@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_security import auth_required
+from markupsafe import Markup, escape
 from sqlalchemy import func, select
 
 from etmf.accounts.roles import Permission
@@ -22,10 +24,11 @@ from etmf.documents.lifecycle import (
 )
 from etmf.documents.models import Document
 from etmf.errors import Forbidden, NotFound, ValidationError
-from etmf.reference_model.model import UnknownArtifact, load_reference_model
+from etmf.reference_model.model import ReferenceModel, UnknownArtifact, load_reference_model
 from etmf.studies import services as studies
-from etmf.studies.models import Country, Site, Study
+from etmf.studies.models import Study
 from etmf.web import command, db_session
+from etmf.web.filter_menus import filter_menus
 
 bp = Blueprint("studies", __name__, url_prefix="/studies")
 
@@ -113,11 +116,13 @@ def overview(study_id: int):  # type: ignore[no-untyped-def]
         by_artifact.setdefault(artifact_id, {}).setdefault(status, 0)
         by_artifact[artifact_id][status] += n
         by_zone[zone] = by_zone.get(zone, 0) + n
-    # The rows of the tree as the page shows them: every artifact of the model, with one
-    # cell per status where it has documents (the template only loops; a few thousand
-    # cells rendered through calls cost more than the counts).
+    # The rows of the tree as the page shows them: every artifact of the model with its
+    # label, and its cells (one per status) where it has documents. Labels and cells come
+    # ready, as markup: a few thousand of them escaped one by one in the template cost more
+    # than the counts.
+    labels = _artifact_labels(model)
     tree = [(zone, by_zone.get(zone.number, 0), [
-        (section, [(a, [by_artifact[a.unique_id].get(value, "") for value, _l in STATUSES]
+        (section, [(a, labels[a.unique_id], _count_cells(by_artifact[a.unique_id])
                     if a.unique_id in by_artifact else None)
                    for a in model.artifacts_of(section)])
         for section in model.sections_of(zone)]) for zone in model.zones]
@@ -125,6 +130,18 @@ def overview(study_id: int):  # type: ignore[no-untyped-def]
         "study.html", study=study, tree=tree, states=STATUSES,
         list_url=url_for("studies.documents", study_id=study_id),
     )
+
+
+@functools.cache
+def _artifact_labels(model: ReferenceModel) -> dict[str, Markup]:
+    """Number and name of every artifact, escaped once per process (the model is fixed)."""
+    return {a.unique_id: escape(a.number) + " " + escape(a.name) for a in model.artifacts}
+
+
+def _count_cells(by_status: dict[str, int]) -> Markup:
+    """One table cell per status of the tree: a count, or empty. Numbers need no escaping."""
+    counts = (int(by_status[value]) if value in by_status else "" for value, _l in STATUSES)
+    return Markup("".join(f'<td class="num">{n}</td>' for n in counts))
 
 
 @bp.get("/<int:study_id>/documents")
@@ -176,21 +193,17 @@ def documents(study_id: int):  # type: ignore[no-untyped-def]
                              zones=scope.zones, **known)  # type: ignore[arg-type]
     total = total or 0
     docs = session.scalars(q.limit(per_page).offset((page - 1) * per_page)).all()
-    # Plain rows, not entities: a Phase III study has hundreds of sites on every page.
-    sites = session.execute(select(Site.id, Site.number).where(Site.study_id == study_id)
-                            .order_by(Site.number)).all()
-    countries = session.execute(select(Country.id, Country.code, Country.name)
-                                .where(Country.study_id == study_id)
-                                .order_by(Country.code)).all()
+    # A Phase III study has hundreds of sites on every page: their menus are kept rendered.
+    menus = filter_menus(session, study_id)
     model = load_reference_model()
     artifact_label = args.get("artifact", "")
     if artifact_label:
         with contextlib.suppress(UnknownArtifact):
             artifact_label = model.artifact(artifact_label).label
     return render_template(
-        "documents.html", study=study, docs=docs, sites=sites,
-        site_numbers={s.id: s.number for s in sites}, countries=countries,
-        chosen_site=args.get("site", ""), chosen_country=args.get("country", ""),
+        "documents.html", study=study, docs=docs, site_numbers=menus.site_numbers,
+        site_options=menus.sites(args.get("site", "")),
+        country_options=menus.countries(args.get("country", "")),
         model=model, artifact_label=artifact_label, args=args, sort=sort, page=page, total=total,
         per_page=per_page, states=STATUSES, status_label=status_label,
     )

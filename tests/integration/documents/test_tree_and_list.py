@@ -160,3 +160,37 @@ def test_country_filter_lists_and_counts_that_countrys_documents(world, people, 
     fr = client.get(f"/studies/{world.study_id}/documents?country={world.country_ids['FR']}"
                     "&status=draft").get_data(as_text=True)
     assert _caption(fr) == 1 and _titles(fr) == ["CV 201"]
+
+
+def _menu(html: str, name: str) -> list[tuple[str, str]]:
+    """(option text, " selected" or "") of a filter menu of the document list."""
+    menu = re.search(rf'<select name="{name}">(.*?)</select>', html)
+    assert menu, f"no {name} menu"
+    return re.findall(r'<option value="\d+"( selected)?>([^<]*)</option>', menu.group(1))
+
+
+def test_site_added_after_the_list_was_shown_appears_in_its_filter_menus(world, people, login):
+    from etmf.studies.services import add_country, add_site
+
+    client = login(people["manager"])
+    url = f"/studies/{world.study_id}/documents"
+    page = client.get(url).get_data(as_text=True)
+    assert [text for _sel, text in _menu(page, "site")] == ["101", "102", "201"]
+    with world.uow() as uow:
+        country = add_country(uow, study_id=world.study_id, code="BA",
+                              name="Bosnia & Herzegovina")
+        site = add_site(uow, study_id=world.study_id, country_id=country, number="301",
+                        institution="Hospital 301")
+        uow.commit()
+    world.site_ids["301"] = site
+    world.document(people["specialist"], title="CV 301", artifact="05.02.04", level="site",
+                   site="301")
+    page = client.get(f"{url}?site={site}&country={country}").get_data(as_text=True)
+    assert _menu(page, "site") == [("", "101"), ("", "102"), ("", "201"), (" selected", "301")]
+    assert _menu(page, "country") == [(" selected", "BA Bosnia &amp; Herzegovina"),
+                                      ("", "DE Germany"), ("", "FR France")]
+    assert _titles(page) == ["CV 301"] and "<td>301</td>" in page
+    # Another choice, from the menus kept since the last page: only that one is selected.
+    page = client.get(f"{url}?site={world.site_ids['102']}").get_data(as_text=True)
+    assert [sel for sel, _text in _menu(page, "site")] == ["", " selected", "", ""]
+    assert " selected" not in "".join(sel for sel, _text in _menu(page, "country"))
