@@ -692,13 +692,13 @@ def _grouped_counts(conn: Connection, table: Any, where: ColumnElement[bool]
     facets: dict[str, dict[str, int]] = {name: {} for name in _FACET_COLUMNS}
     names = list(_FACET_COLUMNS)
     full_mask = (1 << len(keys)) - 1
+    # grouping() sets a bit for every key NOT grouped on; exactly one is grouped in a row.
+    position_of = {full_mask & ~(1 << (len(keys) - 1 - i)): i for i in range(len(keys))}
     for row in conn.execute(grouped):
         if row.grouping == full_mask:  # the () grouping set: the grand total
             total = int(row.n)
             continue
-        # grouping() sets a bit for every key NOT grouped on; exactly one is grouped here.
-        position = next(i for i in range(len(keys))
-                        if not row.grouping & (1 << (len(keys) - 1 - i)))
+        position = position_of[row.grouping]
         value = row[position]
         if value is not None:
             facets[names[position]][str(value)] = int(row.n)

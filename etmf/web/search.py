@@ -30,6 +30,8 @@ bp = Blueprint("search", __name__)
 NAV = [("Search", "search.search", 20)]
 
 PER_PAGE = 20
+#: Values shown per facet, the largest counts first.
+FACET_SHOWN = 15
 TIME_BUDGET_S = 2.0
 
 
@@ -116,18 +118,28 @@ def search():  # type: ignore[no-untyped-def]
     study_ids = sorted(scope.studies)
     studies = (session.scalars(select(Study).where(Study.id.in_(study_ids))
                                .order_by(Study.protocol_number)).all() if study_ids else [])
-    # Only the sites this page names (hits and site facet), by number: a Phase III study
-    # has 500, and loading every one cost more than the rest of the page.
+    facets = shown_facets(results.facets)
+    # Only the sites this page names (hits and the site facet shown), by number.
     wanted = {d.site_id for d in docs.values() if d.site_id is not None}
-    wanted |= {int(k) for k in results.facets.get("site", {}) if str(k).isdigit()}
+    wanted |= {int(k) for k, _n in facets.get("site", []) if str(k).isdigit()}
     sites = ({row.id: row for row in session.execute(
         select(Site.id, Site.number).where(Site.id.in_(sorted(wanted))))} if wanted else {})
     return render_template(
-        "search.html", args=args, text=text, results=results, docs=docs, studies=studies,
+        "search.html", args=args, text=text, results=results, facets=facets, docs=docs,
+        studies=studies,
         studies_by_id={s.id: s for s in studies}, sites=sites, page=page, per_page=PER_PAGE,
         searched=searched, unavailable=unavailable, drafts_hidden=drafts_hidden,
         facet_label=_facet_label(sites), status_label=status_label,
     )
+
+
+def shown_facets(facets: dict[str, dict[str, int]], most: int = FACET_SHOWN
+                 ) -> dict[str, list[tuple[str, int]]]:
+    """The ``most`` largest values of each facet, largest first; ties keep the backend's
+    order. Chosen here, not in the template: a Phase III study has 500 sites, and sorting
+    and looping over every one there cost more than the query."""
+    return {name: sorted(counts.items(), key=lambda kv: kv[1], reverse=True)[:most]
+            for name, counts in facets.items()}
 
 
 def _facet_label(sites: dict[int, Site]):  # type: ignore[no-untyped-def]

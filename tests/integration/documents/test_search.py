@@ -152,3 +152,14 @@ def test_reindex_rebuilds_the_index_with_a_progress_bar(world, svc, corpus):
     assert "Indexing documents" in result.output
     assert "Indexed 4 documents" in result.output
     assert svc.search.count() == 4
+
+
+def test_each_facet_shows_its_fifteen_largest_values_largest_first():
+    from etmf.web.search import shown_facets
+
+    sites = {str(n): n % 20 for n in range(1, 501)}  # 500 sites, counts 0-19
+    shown = shown_facets({"site": sites, "status": {"draft": 2, "approved": 7}})
+
+    assert [n for _key, n in shown["site"]] == [19] * 15  # 25 sites hold 19: the first 15
+    assert [key for key, _n in shown["site"]] == [str(n) for n in range(19, 300, 20)]
+    assert shown["status"] == [("approved", 7), ("draft", 2)]
