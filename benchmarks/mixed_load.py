@@ -1,7 +1,7 @@
 """Mixed load: 50 concurrent clients for 60 s against `etmf serve`, beside a do-nothing app.
 
     .venv/bin/python benchmarks/mixed_load.py --instance /tmp/scale-25k \
-        [--clients 50] [--duration 60] [--workers 2] [--threads 8] [--no-file] [--json OUT]
+        [--clients 50] [--duration 60] [--workers 2] [--threads 2] [--no-file] [--json OUT]
 
 Needs Debian's ``wrk`` (``apt-get install -y wrk``) and an instance made by
 ``benchmarks/generate.py``. Starts ``etmf serve --instance DIR`` (gunicorn, gthread) on a
@@ -443,7 +443,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads per gunicorn worker (etmf serve's default)")
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-file", action="store_true",

@@ -154,7 +154,10 @@ def _create_admin(app: Flask, email: str, name: str, password: str) -> None:
 @instance_option
 @click.option("--bind", default="127.0.0.1:5000", show_default=True, help="Address:port.")
 @click.option("--workers", default=2, show_default=True, type=int, help="Gunicorn workers.")
-@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.option("--threads", default=2, show_default=True, type=int,
+              help="Threads per worker. More add GIL contention, not throughput, once the "
+                   "cores are busy (benchmarks/RESULTS.md); behind nginx, which buffers "
+                   "uploads and answers, slow clients hold no thread.")
 def serve(instance: str | None, bind: str, workers: int, threads: int) -> None:
     """Run the server under gunicorn (a production WSGI server)."""
     run_gunicorn(instance, bind, workers, threads)
