@@ -1,8 +1,11 @@
 """Ingest through the HTTP API: documents/s sustained and the lag until each is searchable.
 
     .venv/bin/python benchmarks/ingest_api.py [--docs 10000] [--clients 4] [--workers 2]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/etmf_ingest_bench]
 
-Builds a fresh embedded instance (SQLite + Whoosh, the defaults), a study, a TMF specialist
+Builds a fresh embedded instance (SQLite + Whoosh, the defaults; with ``--database-url``
+PostgreSQL and its full-text search, in that scratch database, dropped and made again), a
+study, a TMF specialist
 and an API token through the services; starts `etmf serve` (gunicorn, gthread) on a free
 loopback port; then ``--clients`` threads POST ``/api/v1/studies/<id>/documents`` (one small
 text file each, multipart, Bearer token) until ``--docs`` are filed.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import statistics
 import subprocess
@@ -71,6 +75,17 @@ def word_of(n: int) -> str:
 def body_of(n: int) -> bytes:
     return (f"Monitoring visit report {n}. ingestbench {word_of(n)}. The site staff "
             "reviewed consent forms and source data; no deviations were found.\n").encode()
+
+
+def use_postgres(instance: Path, database_url: str) -> None:
+    """Point the instance at a fresh PostgreSQL database (as generate.py does)."""
+    from generate import prepare_database
+
+    prepare_database(database_url, replace=True)
+    instance.mkdir(parents=True, exist_ok=True)
+    (instance / "settings.toml").write_text(
+        f'search_backend = "postgres"\ndatabase_url = {json.dumps(database_url)}\n',
+        encoding="utf-8")
 
 
 def build_instance(instance: Path) -> tuple[int, str]:
@@ -231,6 +246,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--poll", type=float, default=1.0)
+    parser.add_argument("--database-url", default="",
+                        help="a scratch PostgreSQL database (dropped and made again): "
+                             "PostgreSQL and its search instead of SQLite and Whoosh")
     parser.add_argument("--instance", default=None,
                         help="build the instance here and keep it (serve.log included)")
     args = parser.parse_args()
@@ -239,6 +257,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="etmf-ingest-") as folder:
         instance = Path(args.instance or folder) / "instance"
+        if args.database_url:
+            use_postgres(instance, args.database_url)
         study_id, token = build_instance(instance)
         port = chaos._free_port()
         log = instance / "serve.log"
