@@ -51,6 +51,7 @@ def test_generated_instance_verifies_serves_and_searches(
         generate: ModuleType, tmp_path: Path, database_url: str) -> None:
     from etmf.audit.models import Event
     from etmf.bootstrap import services, shutdown
+    from etmf.documents import counts
     from etmf.documents.models import Document, DocumentVersion, QcIssue
     from etmf.studies.models import Site
 
@@ -83,6 +84,12 @@ def test_generated_instance_verifies_serves_and_searches(
                 statuses = set(session.scalars(select(Document.status).distinct()))
                 assert "approved" in statuses
                 assert session.scalar(select(func.count()).select_from(Event)) == summary.events
+                # The kept counts the tree and the list read agree with the bulk-written
+                # documents, per status too (they once stayed empty).
+                by_status = dict(session.execute(select(Document.status, func.count())
+                                                 .group_by(Document.status)).all())
+                assert counts.count(session, 1) == 60
+                assert {s: counts.count(session, 1, status=s) for s in by_status} == by_status
                 # Versions beyond the first exist, and the signed rendition points back.
                 assert session.scalar(select(func.count()).where(
                     DocumentVersion.signed_from_version_id.is_not(None))) == 1
