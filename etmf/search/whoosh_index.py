@@ -26,13 +26,14 @@ segment (segments never change after their commit) and looked up for the matched
 
 from __future__ import annotations
 
+import heapq
 import html
 import os
 import threading
 import time
 import weakref
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import date
@@ -42,11 +43,11 @@ from typing import Any
 from whoosh import columns, fields, highlight, matching
 from whoosh import query as wq
 from whoosh.analysis import StemmingAnalyzer
-from whoosh.collectors import UnlimitedCollector, UnsortedCollector, WrappingCollector
+from whoosh.collectors import UnsortedCollector, WrappingCollector
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import LockError
 from whoosh.qparser import MultifieldParser
-from whoosh.searching import TimeLimit
+from whoosh.searching import Results, TimeLimit
 
 from etmf.search.base import (
     MAX_INDEXED_TEXT_CHARS,
@@ -126,6 +127,7 @@ class WhooshIndex:
         self._idle: list[tuple[Any, Any]] = []
         self._finalizer = weakref.finalize(self, _close_searchers, self._idle)
         self._columns = _ColumnCache()
+        self._allowed = _AllowedCache()
         if self._storage.index_exists():
             self._ix = self._storage.open_index(schema=None)
         else:
@@ -299,12 +301,17 @@ class WhooshIndex:
         deadline = _Deadline(self._clock, start + query.time_budget_s)
         parsed = parse_query_text(query.text)
         with self._searcher() as searcher:
-            results, timed_out = _run(searcher, query, parsed, deadline)
-            matched = results.docs()  # every collected match: both collectors keep them
             if parsed.is_empty:
+                results, timed_out = _browse(searcher, query, deadline)
+                matched = results.docs()
                 hits, snippets_cut = _browse_hits(searcher, matched, query, self._columns)
             else:
-                hits, snippets_cut = _hits(results, query, parsed, deadline)
+                words = _text_query(parsed, searcher.schema, deadline)
+                matched, timed_out = _matches(searcher, words, _restriction(query),
+                                              deadline, self._allowed, _is_narrow(query))
+                ranked = _ranked(searcher, matched, query, parsed, deadline, self._columns,
+                                 self._allowed)
+                hits, snippets_cut = _hits(ranked, query, parsed, deadline)
             total = len(matched)
             facets = _facets(searcher, matched, self._columns)
         elapsed_ms = (self._clock() - start) * 1000.0
@@ -499,17 +506,20 @@ def _restriction(query: SearchQuery) -> wq.Query:
     return wq.And(parts)
 
 
-def _text_query(parsed: ParsedText, schema: fields.Schema, deadline: _Deadline) -> wq.Query:
-    parser = MultifieldParser(TEXT_FIELDS, schema, fieldboosts=FIELD_BOOSTS)
+def _text_query(parsed: ParsedText, schema: fields.Schema, deadline: _Deadline | None,
+                fieldnames: tuple[str, ...] = TEXT_FIELDS) -> wq.Query:
+    """The words on ``fieldnames``; phrases check ``deadline`` as they step (None: never,
+    for scoring a capped set of candidates, which must finish even after the deadline)."""
+    parser = MultifieldParser(fieldnames, schema, fieldboosts=FIELD_BOOSTS)
     parts: list[wq.Query] = []
     text = parsed.websearch_text()
     if text:
         parts.append(parser.parse(text))
     for prefix in parsed.prefixes:
-        parts.append(wq.Or([wq.Prefix(f, prefix, boost=FIELD_BOOSTS[f]) for f in TEXT_FIELDS]))
+        parts.append(wq.Or([wq.Prefix(f, prefix, boost=FIELD_BOOSTS[f]) for f in fieldnames]))
 
     def with_deadline(q: wq.Query) -> wq.Query:
-        if isinstance(q, wq.Phrase):
+        if isinstance(q, wq.Phrase) and deadline is not None:
             return _DeadlinePhrase(q, deadline)
         if isinstance(q, wq.Or):
             # Whoosh preloads OR-ed matches of small indexes in one go, which would do all
@@ -520,25 +530,156 @@ def _text_query(parsed: ParsedText, schema: fields.Schema, deadline: _Deadline) 
     return wq.And(parts).accept(with_deadline)
 
 
-def _run(searcher: Any, query: SearchQuery, parsed: ParsedText,
-         deadline: _Deadline) -> tuple[Any, bool]:
-    """Collect every match (for exact totals and facets) until done or out of time.
+#: Matches ranked by the full query when there are more (see :func:`_ranked`): the newest
+#: this many, and the newest this many of those matching in the title or artifact name.
+RANK_CANDIDATES = 200
+_HEAD_FIELDS = ("title", "artifact_name")
 
-    Browsing (no words) collects unscored; the caller orders the matches by date. Facets
-    are counted afterwards from the matched documents (:func:`_facets`)."""
-    restriction = _restriction(query)
-    inner: Any
-    if parsed.is_empty:
-        final = restriction
-        inner = UnsortedCollector()
-    else:
-        final = wq.And([_text_query(parsed, searcher.schema, deadline), restriction])
-        # Every match is needed for the total and the facets; TopCollector would also
-        # change the scores (its optimised matchers), so keep Whoosh's unlimited one.
-        inner = UnlimitedCollector()
-    collector = _DeadlineCollector(inner, deadline)
+
+class _AllowedCache:
+    """The documents of a segment that a restriction (scope and filters) lets through, as a
+    set of the segment's docnums, kept per (segment, restriction).
+
+    Matching the words through the restriction's matchers cost more than the words
+    themselves (every match stepped the scope's and each filter's postings); a set is
+    checked in C. A segment's documents never change after its commit (deletions never
+    match the words, so a deleted document in the set is harmless) and the same few
+    restrictions come back all the time (a role's scope, a status or site filter)."""
+
+    MAX_ENTRIES = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sets: OrderedDict[tuple[str, str], frozenset[int]] = OrderedDict()
+
+    def allowed(self, subsearcher: Any, restriction: wq.Query) -> frozenset[int]:
+        reader = subsearcher.reader()
+        segment = reader.segment() if hasattr(reader, "segment") else None
+        if segment is None:  # not a segment's own reader: nothing to key on
+            return frozenset(restriction.docs(subsearcher))
+        key = (segment.segment_id(), repr(restriction))
+        with self._lock:
+            found = self._sets.get(key)
+            if found is not None:
+                self._sets.move_to_end(key)
+                return found
+        found = frozenset(restriction.docs(subsearcher))
+        with self._lock:
+            self._sets[key] = found
+            while len(self._sets) > self.MAX_ENTRIES:
+                self._sets.popitem(last=False)
+        return found
+
+
+def _is_narrow(query: SearchQuery) -> bool:
+    """Whether the restriction lets through a small part of a study (one site, one
+    artifact, a site-limited role): then matching it with the words, which leaps from one
+    allowed document to the next, beats stepping through every word match."""
+    return (query.site_ids is not None or query.artifact_ids is not None
+            or any(sites is not None for sites in query.scope.studies.values()))
+
+
+def _matches(searcher: Any, words: wq.Query, restriction: wq.Query | None,
+             deadline: _Deadline, cache: _AllowedCache, narrow: bool = False
+             ) -> tuple[set[int], bool]:
+    """Every document (global docnum) the words match and the restriction (None: none)
+    allows, unscored, until done or out of time (then what was found so far, and True)."""
+    matched: set[int] = set()
+    check = deadline.check
     try:
-        searcher.search_with_collector(final, collector)
+        for subsearcher, offset in searcher.leaf_searchers():
+            check()
+            found: Iterable[int]
+            if restriction is None:
+                found = words.docs(subsearcher)
+            elif narrow:
+                found = _stepped(wq.And([words, restriction]), subsearcher)
+            else:
+                allowed = cache.allowed(subsearcher, restriction)
+                found = (d for d in words.docs(subsearcher) if d in allowed)
+            for docnum in found:
+                check()
+                matched.add(docnum + offset)
+    except TimeLimit:
+        return matched, True
+    return matched, False
+
+
+def _stepped(query: wq.Query, subsearcher: Any) -> Iterator[int]:
+    """The query's docnums in a segment by stepping its matcher: an intersection then leaps
+    from match to match (``Query.docs`` lists every id of each side first)."""
+    matcher = query.matcher(subsearcher, subsearcher.boolean_context())
+    while matcher.is_active():
+        yield matcher.id()
+        matcher.next()
+
+
+def _ranked(searcher: Any, matched: set[int], query: SearchQuery, parsed: ParsedText,
+            deadline: _Deadline, columns: _ColumnCache, allowed: _AllowedCache) -> Any:
+    """The matches scored by the words (BM25F, title weighing most), best first, as Whoosh
+    results for highlighting.
+
+    Scoring every match of a common word cost most of a search (thousands of documents,
+    each through the fields' matchers in Python), so beyond :data:`RANK_CANDIDATES` only
+    capped candidates are scored, as the PostgreSQL backend does: the newest matches and
+    the newest of those matching in the title or artifact name. With no more matches than
+    the cap every one is scored and the ranking is exact. Scoring is not cut by the
+    deadline: what was found before it is still ranked (a capped amount of work)."""
+    words = _text_query(parsed, searcher.schema, None)
+    cap = max(RANK_CANDIDATES, query.offset + query.limit)
+    candidates = matched
+    if len(matched) > cap:
+        candidates = set(_newest(searcher, matched, cap, columns))
+        if not deadline.passed():
+            head_words = _text_query(parsed, searcher.schema, deadline, _HEAD_FIELDS)
+            head, _cut = _matches(searcher, head_words, None, deadline, allowed)
+            candidates |= set(_newest(searcher, matched & head, cap, columns))
+    scored = _scores(searcher, words, candidates)
+    scored.sort(key=lambda pair: (-pair[0], pair[1]))
+    return Results(searcher, words, scored)
+
+
+def _newest(searcher: Any, docnums: set[int], most: int, columns: _ColumnCache) -> list[int]:
+    """The ``most`` newest of ``docnums`` by document date, then document number."""
+    keyed: list[tuple[str, int, int]] = []
+    for start, local, values in _per_segment(docnums, columns.segments(searcher)):
+        dates, numbers = values["date_key"], values["doc_num"]
+        keyed.extend((dates[d], numbers[d], start + d) for d in local)
+    return [docnum for _date, _number, docnum in heapq.nlargest(most, keyed)]
+
+
+def _scores(searcher: Any, words: wq.Query, docnums: set[int]) -> list[tuple[float, int]]:
+    """(score, global docnum) of each of ``docnums``, from the matcher a collector would
+    use, moved to each document in turn rather than stepped through every match."""
+    context = searcher.context()
+    ordered = sorted(docnums)
+    scored: list[tuple[float, int]] = []
+    for subsearcher, offset in searcher.leaf_searchers():
+        end = offset + subsearcher.doc_count_all()
+        local = [d - offset for d in ordered[bisect_left(ordered, offset):
+                                             bisect_left(ordered, end)]]
+        if not local:
+            continue
+        matcher = words.matcher(subsearcher, context)
+        for docnum in local:
+            if not matcher.is_active():
+                break
+            if matcher.id() < docnum:
+                matcher.skip_to(docnum)
+                if not matcher.is_active():
+                    break
+            if matcher.id() == docnum:
+                scored.append((float(matcher.score()), docnum + offset))
+    return scored
+
+
+def _browse(searcher: Any, query: SearchQuery, deadline: _Deadline) -> tuple[Any, bool]:
+    """Browsing (no words): collect every document in scope unscored, until done or out of
+    time; the caller orders them by date. Facets are counted afterwards from the matched
+    documents (:func:`_facets`)."""
+    collector = _DeadlineCollector(UnsortedCollector(), deadline)
+    try:
+        searcher.search_with_collector(_restriction(query), collector)
     except TimeLimit:
         return collector.results(), True
     return collector.results(), False

@@ -1,0 +1,49 @@
+"""Whoosh-only: how matches beyond the ranking cap are chosen, and narrow filters.
+
+Beyond ``RANK_CANDIDATES`` matches only capped candidates are scored (the newest matches
+and the newest title matches), as in the PostgreSQL backend; totals and facets still count
+every match.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from etmf.search import Scope, SearchQuery, whoosh_index
+from etmf.search.whoosh_index import WhooshIndex
+
+from .docs import STUDY_A, make_doc
+
+SCOPE = Scope({STUDY_A: None})
+
+
+@pytest.fixture
+def oxygen(tmp_path) -> WhooshIndex:  # type: ignore[no-untyped-def]
+    index = WhooshIndex(tmp_path)
+    newer = [make_doc(n, title=f"Report {n}", text="the oxygen saturation log",
+                      document_date=date(2025, 1, n), site_id=10 + n % 2)
+             for n in range(1, 21)]
+    old_title = make_doc(99, title="Oxygen saturation plan", text="a plan",
+                         document_date=date(2001, 1, 1), site_id=11)
+    index.index([*newer, old_title])
+    return index
+
+
+def test_beyond_the_cap_a_title_match_still_outranks_newer_body_matches(
+        oxygen: WhooshIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(whoosh_index, "RANK_CANDIDATES", 5)
+
+    results = oxygen.search(SearchQuery("oxygen", SCOPE, limit=3))
+
+    assert results.total == 21 and sum(results.facets["status"].values()) == 21
+    assert results.hits[0].document_id == 99  # a title match, not among the 5 newest
+    assert {h.document_id for h in results.hits[1:]} <= set(range(16, 21))
+
+
+def test_a_narrow_filter_finds_exactly_its_matches(oxygen: WhooshIndex) -> None:
+    results = oxygen.search(SearchQuery("oxygen", SCOPE, site_ids=frozenset({11})))
+
+    assert {h.document_id for h in results.hits} == {n for n in range(1, 21) if n % 2} | {99}
+    assert results.total == 11
