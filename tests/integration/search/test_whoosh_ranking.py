@@ -47,3 +47,16 @@ def test_a_narrow_filter_finds_exactly_its_matches(oxygen: WhooshIndex) -> None:
 
     assert {h.document_id for h in results.hits} == {n for n in range(1, 21) if n % 2} | {99}
     assert results.total == 11
+
+
+def test_the_allowed_documents_kept_stay_within_their_memory_bound(
+        oxygen: WhooshIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(whoosh_index._AllowedCache, "MAX_BYTES", 50)  # ~2 entries of 21
+    found = []
+    for day in range(1, 11):  # each date range is a restriction of its own
+        results = oxygen.search(SearchQuery("oxygen", SCOPE, date_from=date(2025, 1, day)))
+        found.append(results.total)
+
+    assert found == [21 - day for day in range(1, 11)]  # documents 1..20 dated Jan 1..20
+    cache = oxygen._allowed
+    assert 0 < cache._bytes <= 50 and len(cache._flags) <= 2
