@@ -423,8 +423,10 @@ def _row_of(doc: SearchDoc) -> dict[str, Any]:
 
 def _upsert_statement() -> Any:
     stmt = pg_insert(search_documents)
+    # Generated columns (the vectors, the word pairs) follow the row by themselves.
     changing: dict[str, Any] = {c.name: stmt.excluded[c.name] for c in search_documents.columns
-                if c.name not in ("document_id", "tsv", "head_tsv", "word_pairs", "indexed_at")}
+                                if c.computed is None
+                                and c.name not in ("document_id", "indexed_at")}
     changing["indexed_at"] = func.now()
     return stmt.on_conflict_do_update(index_elements=["document_id"], set_=changing)
 

@@ -11,7 +11,7 @@ Time bound: Whoosh's own ``TimeLimitCollector`` stops work with SIGALRM, which o
 a process's main thread (never the case in a web server) and interrupts unrelated code.
 This module instead checks an injected clock between matched documents and inside phrase
 matching (the slow case: a phrase of common words), and raises Whoosh's ``TimeLimit`` from
-there; the collector keeps what it had. One step between checks (e.g. expanding a prefix)
+there; what was found until then is kept. One step between checks (e.g. expanding a prefix)
 can overrun the budget slightly.
 
 Memory and sharing: Whoosh's searchers are not thread-safe (posting lists are read with
@@ -307,10 +307,9 @@ class WhooshIndex:
                 hits, snippets_cut = _browse_hits(searcher, matched, query, self._columns)
             else:
                 words = _text_query(parsed, searcher.schema, deadline)
-                matched, timed_out = _matches(searcher, words, _restriction(query),
-                                              deadline, self._allowed, _is_narrow(query))
-                ranked = _ranked(searcher, matched, query, parsed, deadline, self._columns,
-                                 self._allowed)
+                matched, timed_out = _matches(searcher, words, deadline, _restriction(query),
+                                              self._allowed, _is_narrow(query))
+                ranked = _ranked(searcher, matched, query, parsed, deadline, self._columns)
                 hits, snippets_cut = _hits(ranked, query, parsed, deadline)
             total = len(matched)
             facets = _facets(searcher, matched, self._columns)
@@ -592,11 +591,12 @@ def _is_narrow(query: SearchQuery) -> bool:
             or any(sites is not None for sites in query.scope.studies.values()))
 
 
-def _matches(searcher: Any, words: wq.Query, restriction: wq.Query | None,
-             deadline: _Deadline, cache: _AllowedCache, narrow: bool = False
-             ) -> tuple[set[int], bool]:
+def _matches(searcher: Any, words: wq.Query, deadline: _Deadline,
+             restriction: wq.Query | None = None, cache: _AllowedCache | None = None,
+             narrow: bool = False) -> tuple[set[int], bool]:
     """Every document (global docnum) the words match and the restriction (None: none)
-    allows, unscored, until done or out of time (then what was found so far, and True)."""
+    allows, unscored, until done or out of time (then what was found so far, and True).
+    A broad restriction is checked against ``cache``, a narrow one stepped with the words."""
     matched: set[int] = set()
     check = deadline.check
     try:
@@ -605,7 +605,7 @@ def _matches(searcher: Any, words: wq.Query, restriction: wq.Query | None,
             found: Iterable[int]
             if restriction is None:
                 found = words.docs(subsearcher)
-            elif narrow:
+            elif narrow or cache is None:
                 found = _stepped(wq.And([words, restriction]), subsearcher)
             else:
                 allowed = cache.allowed(subsearcher, restriction)
@@ -628,7 +628,7 @@ def _stepped(query: wq.Query, subsearcher: Any) -> Iterator[int]:
 
 
 def _ranked(searcher: Any, matched: set[int], query: SearchQuery, parsed: ParsedText,
-            deadline: _Deadline, columns: _ColumnCache, allowed: _AllowedCache) -> Any:
+            deadline: _Deadline, columns: _ColumnCache) -> Any:
     """The matches scored by the words (BM25F, title weighing most), best first, as Whoosh
     results for highlighting.
 
@@ -645,7 +645,7 @@ def _ranked(searcher: Any, matched: set[int], query: SearchQuery, parsed: Parsed
         candidates = set(_newest(searcher, matched, cap, columns))
         if not deadline.passed():
             head_words = _text_query(parsed, searcher.schema, deadline, _HEAD_FIELDS)
-            head, _cut = _matches(searcher, head_words, None, deadline, allowed)
+            head, _cut = _matches(searcher, head_words, deadline)
             candidates |= set(_newest(searcher, matched & head, cap, columns))
     scored = _scores(searcher, words, candidates)
     scored.sort(key=lambda pair: (-pair[0], pair[1]))
@@ -653,7 +653,8 @@ def _ranked(searcher: Any, matched: set[int], query: SearchQuery, parsed: Parsed
 
 
 def _newest(searcher: Any, docnums: set[int], most: int, columns: _ColumnCache) -> list[int]:
-    """The ``most`` newest of ``docnums`` by document date, then document number."""
+    """The ``most`` newest of ``docnums``, newest first: by document date (undated last),
+    then highest document number."""
     keyed: list[tuple[str, int, int]] = []
     for start, local, values in _per_segment(docnums, columns.segments(searcher)):
         dates, numbers = values["date_key"], values["doc_num"]
@@ -827,13 +828,8 @@ def _browse_hits(searcher: Any, matched: set[int], query: SearchQuery,
                  cache: _ColumnCache) -> tuple[list[Hit], bool]:
     """Browsing: newest document date first (undated last), then highest document number;
     stored fields are read for the page only."""
-    keyed: list[tuple[str, int, int]] = []
-    for start, local, values in _per_segment(matched, cache.segments(searcher)):
-        dates, numbers = values["date_key"], values["doc_num"]
-        keyed.extend((dates[d], numbers[d], start + d) for d in local)
-    keyed.sort(reverse=True)
     hits = []
-    for _date, _number, docnum in keyed[query.offset:query.offset + query.limit]:
+    for docnum in _newest(searcher, matched, query.offset + query.limit, cache)[query.offset:]:
         stored = searcher.stored_fields(docnum)
         title = stored.get("title", "")
         hits.append(Hit(document_id=int(stored["doc_id"]), score=0.0, title=title,
