@@ -53,6 +53,7 @@ from etmf.search.base import (
     MAX_INDEXED_TEXT_CHARS,
     SCHEMA_VERSION,
     SNIPPET_SOURCE_CHARS,
+    SNIPPET_WINDOW_CHARS,
     Hit,
     ParsedText,
     SchemaMismatch,
@@ -64,6 +65,7 @@ from etmf.search.base import (
     fallback_snippet,
     metadata_text,
     parse_query_text,
+    snippet_probes,
     unique_by_id,
 )
 
@@ -774,21 +776,15 @@ _TITLES = highlight.Highlighter(fragmenter=highlight.WholeFragmenter(),
                                 formatter=_EscapingFormatter())
 
 
-#: Highlighting re-analyses the text it is given (up to SNIPPET_SOURCE_CHARS per hit), the
-#: dominant cost of a page of results; a window around the first likely match is enough.
-SNIPPET_WINDOW_CHARS = 600
-
-
 def _snippet_window(source: str, parsed: ParsedText) -> str:
     """The part of ``source`` around the earliest occurrence of a query word's first
-    letters (stems differ from words, so 4 letters stand in for the stem); the whole
-    source when it is short or nothing is found. The caller falls back to the whole
-    source when the window holds no match after all."""
+    letters (:func:`~etmf.search.base.snippet_probes`); the whole source when it is short
+    or nothing is found. The caller falls back to the whole source when the window holds
+    no match after all."""
     if len(source) <= 2 * SNIPPET_WINDOW_CHARS:
         return source
     lowered = source.lower()
-    words = [*parsed.words, *parsed.prefixes, *(w for phrase in parsed.phrases for w in phrase)]
-    found = [at for at in (lowered.find(w[:4]) for w in words if w) if at >= 0]
+    found = [at for at in (lowered.find(p) for p in snippet_probes(parsed)) if at >= 0]
     if not found:
         return source
     start = max(min(found) - SNIPPET_WINDOW_CHARS // 4, 0)

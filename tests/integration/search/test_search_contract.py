@@ -62,6 +62,32 @@ def test_word_only_inside_one_documents_text_finds_exactly_it_with_marked_snippe
     assert results.timed_out is False
 
 
+FILLER = "alpha beta gamma delta epsilon " * 100  # 3,100 characters without the probes
+
+
+def test_a_match_deep_in_a_long_text_is_marked_in_its_snippet(
+        search_index: SearchIndex) -> None:
+    # Only a window around the match is highlighted; it must hold the match.
+    search_index.index([make_doc(1, text=FILLER + "the haemoglobin level " + FILLER)])
+
+    snippet = find(search_index, "haemoglobin").hits[0].snippet_html.lower()
+
+    assert "<mark>haemoglobin</mark>" in snippet
+    assert len(snippet) < 600
+
+
+def test_a_word_sharing_the_first_letters_does_not_hide_the_real_match(
+        search_index: SearchIndex) -> None:
+    # "students" holds "stud", the first letters of "study", but is not a match: the window
+    # placed there has nothing to mark, and the whole text is highlighted instead.
+    search_index.index([make_doc(1, text="students " + FILLER + "this study ended " + FILLER)])
+
+    snippet = find(search_index, "study").hits[0].snippet_html.lower()
+
+    assert "<mark>study</mark>" in snippet
+    assert "students" not in snippet
+
+
 def test_title_words_find_the_document_and_are_marked_in_the_title(tmf: SearchIndex) -> None:
     results = find(tmf, "investigator")
 

@@ -130,22 +130,23 @@ def test_a_phrase_is_estimated_sooner_than_words(corpus_engine: Engine) -> None:
     assert phrase.total == CORPUS  # the sample is the whole (small) table
 
 
-def test_above_the_title_cap_the_newest_matches_are_ranked(
+def test_beyond_the_cap_the_newest_title_matches_are_ranked(
         pg_schemas: Callable[[], Engine], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(postgres_index, "RANK_CANDIDATES", 5)
     engine = pg_schemas()
     newer = [make_doc(n, title=f"Report {n}", text="the oxygen saturation log",
                       document_date=date(2025, 1, n)) for n in range(1, 21)]
-    old_title = make_doc(99, title="Oxygen saturation plan", text="a plan",
-                         document_date=date(2001, 1, 1))
-    PostgresIndex(engine).index([*newer, old_title])
+    titled = [make_doc(100 + n, title=f"Oxygen saturation plan {n}", text="a plan",
+                       document_date=date(2001, 1, n)) for n in range(1, 9)]
+    PostgresIndex(engine).index([*newer, *titled])
 
-    results = PostgresIndex(engine, rank_heads_up_to=0).search(
-        SearchQuery("oxygen", SCOPE, limit=3))
+    results = PostgresIndex(engine).search(SearchQuery("oxygen", SCOPE, limit=3))
 
-    # Every match is still counted; the page is ranked among the five newest only.
-    assert results.total == 21
-    assert {h.document_id for h in results.hits} <= {n for n in range(16, 21)}
+    # Every match is counted; the page ranks the five newest title matches (titles weigh
+    # more than text; equal ranks in id order) and the five newest matches: the three
+    # oldest titles are not among the candidates.
+    assert results.total == 28
+    assert [h.document_id for h in results.hits] == [104, 105, 106]
 
 
 def test_searches_are_planned_for_their_own_words(corpus_engine: Engine) -> None:
