@@ -146,6 +146,9 @@ class SearchQuery:
     limit: int = 20
     offset: int = 0
     time_budget_s: float = 2.0
+    #: At most this many values of each facet come back: the largest counts (ties by
+    #: value). None: every value. A page shows a few; 500 sites need not travel for that.
+    facet_values: int | None = None
 
     def __post_init__(self) -> None:
         # Values often come straight from URL parameters: clamp rather than fail the page.
@@ -155,6 +158,8 @@ class SearchQuery:
         if budget != budget:  # NaN
             budget = 0.0
         object.__setattr__(self, "time_budget_s", min(max(budget, 0.0), MAX_TIME_BUDGET_S))
+        if self.facet_values is not None:
+            object.__setattr__(self, "facet_values", max(int(self.facet_values), 1))
 
 
 @dataclass(frozen=True)
@@ -258,6 +263,13 @@ class ParsedText:
         parts = list(self.words)
         parts.extend('"' + " ".join(phrase) + '"' for phrase in self.phrases)
         return " ".join(parts)
+
+
+def largest_values(counts: dict[str, int], most: int | None) -> dict[str, int]:
+    """The ``most`` largest counts (ties by value), largest first; all when ``most`` is None."""
+    if most is None or len(counts) <= most:
+        return counts
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:most])
 
 
 def snippet_probes(parsed: ParsedText) -> list[str]:

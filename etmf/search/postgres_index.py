@@ -684,7 +684,7 @@ def _facet_counts(conn: Connection, query: SearchQuery, tsquery: ColumnElement[A
     """
     where = _where(query, tsquery, search_documents, pairs)
     if _planned_rows(conn, where) <= estimate_above:
-        total, facets = _grouped_counts(conn, search_documents, where)
+        total, facets = _grouped_counts(conn, search_documents, where, query.facet_values)
         return total, facets, False
     rows = float(conn.scalar(text(
         "SELECT greatest(reltuples, 1) FROM pg_class WHERE oid = 'search_documents'::regclass"
@@ -693,7 +693,8 @@ def _facet_counts(conn: Connection, query: SearchQuery, tsquery: ColumnElement[A
     # REPEATABLE: the same blocks every time, so paging through a result keeps its total.
     sample = search_documents.tablesample(func.system(percent), name="sample",
                                              seed=literal_column("0"))
-    total, facets = _grouped_counts(conn, sample, _where(query, tsquery, sample, pairs))
+    total, facets = _grouped_counts(conn, sample, _where(query, tsquery, sample, pairs),
+                                    query.facet_values)
     scale = 100.0 / percent
     facets = {name: {value: max(round(n * scale), 1) for value, n in counts.items()}
               for name, counts in facets.items()}
@@ -711,18 +712,29 @@ def _planned_rows(conn: Connection, where: ColumnElement[bool]) -> float:
     return float(plan[0]["Plan"]["Plan Rows"])
 
 
-def _grouped_counts(conn: Connection, table: Any, where: ColumnElement[bool]
-                    ) -> tuple[int, dict[str, dict[str, int]]]:
+def _grouped_counts(conn: Connection, table: Any, where: ColumnElement[bool],
+                    most: int | None) -> tuple[int, dict[str, dict[str, int]]]:
+    """The total and the counts of each facet's values (the ``most`` largest, or all)."""
     c = table.c
     year = extract("year", c.document_date).cast(Integer).label("year")
     keys: Sequence[ColumnElement[Any]] = (c.zone, c.artifact_id, c.site_id, c.status, year)
     grouping = func.grouping(*keys).label("grouping")
-    grouped = (select(*keys, grouping, func.count().label("n")).select_from(table).where(where)
-               .group_by(func.grouping_sets(*keys, text("()"))))
+    grouped: Any = (select(*keys, grouping, func.count().label("n")).select_from(table)
+                    .where(where).group_by(func.grouping_sets(*keys, text("()"))))
+    full_mask = (1 << len(keys)) - 1
+    if most is not None:  # rank each facet's values as largest_values() does, in the database
+        g = grouped.subquery()
+        value = func.coalesce(g.c.zone, g.c.artifact_id, cast(g.c.site_id, Text), g.c.status,
+                              cast(g.c.year, Text))
+        rank = func.row_number().over(partition_by=g.c.grouping, order_by=(
+            value.is_(None), g.c.n.desc(), value.collate("C"))).label("rank")
+        ranked = select(g, rank).subquery()
+        grouped = select(*(ranked.c[k.name] for k in keys), ranked.c.grouping,
+                         ranked.c.n).where(or_(ranked.c.grouping == full_mask,
+                                               ranked.c.rank <= most))
     total = 0
     facets: dict[str, dict[str, int]] = {name: {} for name in _FACET_COLUMNS}
     names = list(_FACET_COLUMNS)
-    full_mask = (1 << len(keys)) - 1
     # grouping() sets a bit for every key NOT grouped on; exactly one is grouped in a row.
     position_of = {full_mask & ~(1 << (len(keys) - 1 - i)): i for i in range(len(keys))}
     for row in conn.execute(grouped):

@@ -63,6 +63,7 @@ from etmf.search.base import (
     SearchUnavailable,
     clean_text,
     fallback_snippet,
+    largest_values,
     metadata_text,
     parse_query_text,
     snippet_probes,
@@ -314,7 +315,7 @@ class WhooshIndex:
                 ranked = _ranked(searcher, matched, query, parsed, deadline, self._columns)
                 hits, snippets_cut = _hits(ranked, query, parsed, deadline)
             total = len(matched)
-            facets = _facets(searcher, matched, self._columns)
+            facets = _facets(searcher, matched, self._columns, query.facet_values)
         elapsed_ms = (self._clock() - start) * 1000.0
         return SearchResults(hits, total, facets, timed_out or snippets_cut, elapsed_ms)
 
@@ -834,12 +835,14 @@ def _browse_hits(searcher: Any, matched: set[int], query: SearchQuery,
     return hits, False
 
 
-def _facets(searcher: Any, matched: set[int], cache: _ColumnCache
+def _facets(searcher: Any, matched: set[int], cache: _ColumnCache, most: int | None
             ) -> dict[str, dict[str, int]]:
-    """Counts per value of each facet field over the matched documents."""
+    """Counts per value of each facet field over the matched documents (the ``most``
+    largest of each, or all)."""
     counts = {name: Counter[Any]() for name in FACET_FIELDS}
     for _start, local, values in _per_segment(matched, cache.segments(searcher)):
         for name, fieldname in FACET_FIELDS.items():
             counts[name].update(map(values[fieldname].__getitem__, local))
-    return {name: {str(k): int(v) for k, v in counted.items() if k not in (NO_VALUE, None)}
+    return {name: largest_values({str(k): int(v) for k, v in counted.items()
+                                  if k not in (NO_VALUE, None)}, most)
             for name, counted in counts.items()}

@@ -99,7 +99,7 @@ def search():  # type: ignore[no-untyped-def]
         site_ids=frozenset({int(site)}) if site.isdigit() else None,
         statuses=statuses, date_from=_date(args.get("from")),
         date_to=_date(args.get("to")), limit=PER_PAGE, offset=(page - 1) * PER_PAGE,
-        time_budget_s=TIME_BUDGET_S,
+        time_budget_s=TIME_BUDGET_S, facet_values=FACET_SHOWN,
     )
     unavailable = None
     searched = bool(text.strip()) or any(args.get(k) for k in

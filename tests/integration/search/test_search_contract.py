@@ -160,6 +160,23 @@ def test_facets_count_the_whole_scoped_result_set(tmf: SearchIndex) -> None:
     assert results.facets["year"] == {"2022": 1, "2023": 1, "2024": 3}
 
 
+def test_facet_values_keeps_the_largest_counts_of_each_facet(
+        search_index: SearchIndex) -> None:
+    sites = [30] * 3 + [31] * 2 + [9] * 2 + [32] + [None] * 4  # None: trial level
+    search_index.index([make_doc(i, site_id=site, status="approved" if i % 3 else "in_qc")
+                        for i, site in enumerate(sites, start=1)])
+
+    everything = find(search_index, "")
+    largest = find(search_index, "", facet_values=2)
+
+    assert everything.facets["site"] == {"30": 3, "31": 2, "9": 2, "32": 1}
+    # Ties go by value ("31" before "9"); documents without a site take no place.
+    assert largest.facets["site"] == {"30": 3, "31": 2}
+    assert largest.total == everything.total == 12
+    assert largest.facets["status"] == everything.facets["status"]  # only two values
+    assert all(len(values) <= 2 for values in largest.facets.values())
+
+
 def test_facets_follow_the_words_and_filters(tmf: SearchIndex) -> None:
     results = find(tmf, "monitoring", statuses=frozenset({"approved", "in_qc"}))
 
