@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +15,8 @@ import click
 from flask import Flask
 
 from etmf.errors import EtmfError, SettingsError
+
+log = logging.getLogger("etmf.serve")
 
 
 def _app(instance: str | None = None, **overrides: object) -> Flask:
@@ -163,6 +168,25 @@ def serve(instance: str | None, bind: str, workers: int, threads: int) -> None:
     run_gunicorn(instance, bind, workers, threads)
 
 
+def _after_fork(app: Flask) -> None:
+    """In each new worker: drop the pool inherited from the master without closing its
+    sockets (a worker must not share them; none are open today), and load the search
+    index's caches in the background so the first search is not the one that waits."""
+    svc = app.extensions["etmf"]
+    svc.db.engine.dispose(close=False)
+
+    def warm() -> None:
+        started = time.perf_counter()
+        try:
+            svc.search.warm()
+        except Exception:  # the first search will try again and report what is wrong
+            log.warning("warming the search index failed", exc_info=True)
+            return
+        log.info("search index warm in %.1f s", time.perf_counter() - started)
+
+    threading.Thread(target=warm, name="etmf-search-warm", daemon=True).start()
+
+
 def run_gunicorn(instance: str | None, bind: str, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -176,10 +200,7 @@ def run_gunicorn(instance: str | None, bind: str, workers: int, threads: int) ->
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", "-")
             self.cfg.set("timeout", 120)
-            # A worker must not share pooled connections opened in the master before the
-            # fork (none are today): drop the inherited pool without closing its sockets.
-            self.cfg.set("post_fork", lambda _server, _worker: app.extensions[
-                "etmf"].db.engine.dispose(close=False))
+            self.cfg.set("post_fork", lambda _server, _worker: _after_fork(app))
 
         def load(self) -> Flask:
             return app

@@ -233,6 +233,11 @@ class SearchIndex(Protocol):
         """Called once a full rebuild has written every document (planner statistics)."""
         ...
 
+    def warm(self) -> None:
+        """Load ahead what the first search would (run by ``etmf serve`` in each worker,
+        in the background, so the first user's search does not pay for it)."""
+        ...
+
     def health(self) -> None:
         """Return quietly when usable; raise :class:`SearchUnavailable` otherwise."""
         ...

@@ -322,6 +322,9 @@ class PostgresIndex:
             conn.execute(text("ANALYZE search_documents"))
             conn.commit()
 
+    def warm(self) -> None:
+        """Nothing to load: the database keeps its own caches."""
+
     def health(self) -> None:
         """Raise :class:`SearchUnavailable` when the database or the tables are not usable."""
         self._version_ok = False  # always ask the database: this is the probe

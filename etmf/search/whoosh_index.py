@@ -281,6 +281,12 @@ class WhooshIndex:
     def after_rebuild(self) -> None:
         """Nothing to do: Whoosh keeps no planner statistics."""
 
+    def warm(self) -> None:
+        """Open a searcher and load every segment's facet and date values, as the first
+        search would: 2.8 s of a first search at 250,000 documents, past its 2 s bound."""
+        with self._searcher() as searcher:
+            self._columns.segments(searcher)
+
     def health(self) -> None:
         """Raise :class:`SearchUnavailable` when the index cannot be read or is outdated."""
         self._require_current_schema()

@@ -153,3 +153,23 @@ def test_check_says_when_postgresql_keeps_no_planner_statistics(app):
     database = next(r for r in installation_checks(svc) if r.name == "database")
     assert database.ok, database.detail
     assert ("autovacuum is off" in database.detail) == (autovacuum != "on")
+
+
+def test_a_served_worker_warms_its_search_index_after_the_fork(app):
+    """`etmf serve`'s post-fork hook loads the search index's caches in the background."""
+    import threading
+
+    from etmf.bootstrap import services
+    from etmf.cli import _after_fork
+
+    svc = services(app)
+    calls = []
+    original = svc.search.warm
+    svc.search.warm = lambda: calls.append(threading.current_thread().name) or original()
+
+    _after_fork(app)
+    for thread in threading.enumerate():
+        if thread.name == "etmf-search-warm":
+            thread.join(30)
+
+    assert calls == ["etmf-search-warm"]

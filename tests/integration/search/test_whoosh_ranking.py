@@ -60,3 +60,19 @@ def test_the_allowed_documents_kept_stay_within_their_memory_bound(
     assert found == [21 - day for day in range(1, 11)]  # documents 1..20 dated Jan 1..20
     cache = oxygen._allowed
     assert 0 < cache._bytes <= 50 and len(cache._flags) <= 2
+
+
+def test_warming_loads_every_segments_values_before_the_first_search(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    writer = WhooshIndex(tmp_path)
+    for batch in range(3):  # one segment per commit
+        writer.index([make_doc(batch * 10 + n, text="oxygen") for n in range(1, 4)])
+    index = WhooshIndex(tmp_path)  # as a freshly started worker opens it
+
+    assert index._columns._by_segment == {}
+    index.warm()
+
+    with index._searcher() as searcher:
+        segments = [r for r, _offset in searcher.reader().leaf_readers()]
+    assert len(index._columns._by_segment) == len(segments) >= 2
+    assert index.search(SearchQuery("oxygen", SCOPE)).total == 9
