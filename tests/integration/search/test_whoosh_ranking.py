@@ -75,4 +75,7 @@ def test_warming_loads_every_segments_values_before_the_first_search(
     with index._searcher() as searcher:
         segments = [r for r, _offset in searcher.reader().leaf_readers()]
     assert len(index._columns._by_segment) == len(segments) >= 2
+    # One object per distinct value, shared by every document and segment holding it.
+    statuses = [v for values in index._columns._by_segment.values() for v in values["status"]]
+    assert len(statuses) == 9 and len({id(v) for v in statuses}) == 1
     assert index.search(SearchQuery("oxygen", SCOPE)).total == 9
