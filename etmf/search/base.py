@@ -271,7 +271,8 @@ class ParsedText:
 
 
 def largest_values(counts: dict[str, int], most: int | None) -> dict[str, int]:
-    """The ``most`` largest counts (ties by value), largest first; all when ``most`` is None."""
+    """The ``most`` largest counts (ties by value), largest first; all of them, in their
+    own order, when there are no more than ``most`` or ``most`` is None."""
     if most is None or len(counts) <= most:
         return counts
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:most])

@@ -348,22 +348,22 @@ class PostgresIndex:
         def remaining_ms() -> int:
             return int((start + query.time_budget_s - self._clock()) * 1000)
 
-        def first_page(conn: Connection) -> tuple[Pairs, list[Hit]]:
+        def first_page(conn: Connection) -> tuple[Pairs, ColumnElement[bool], list[Hit]]:
             pairs = _adjacent_pairs(conn, parsed)
             where = _where(query, tsquery, search_documents, pairs)
-            return pairs, _page(conn, where, tsquery, pairs, query, parsed)
+            return pairs, where, _page(conn, where, tsquery, pairs, query, parsed)
 
         started = self._run_bounded(remaining_ms, first_page)
         if started is None:
             return SearchResults.empty(timed_out=True,
                                        elapsed_ms=(self._clock() - start) * 1000.0)
-        pairs, hits = started
+        pairs, where, hits = started
         # A phrase the pairs do not answer alone is checked on every match's body vector.
         estimate_above = (self._estimate_above // PHRASE_COUNT_COST
                           if parsed.phrases and not pairs.exact else self._estimate_above)
         counted = self._run_bounded(
             remaining_ms,
-            lambda conn: _facet_counts(conn, query, tsquery, pairs, estimate_above))
+            lambda conn: _facet_counts(conn, where, query, tsquery, pairs, estimate_above))
         elapsed_ms = (self._clock() - start) * 1000.0
         if counted is None:
             # Totals ran out of time: what we know is the page we have.
@@ -676,8 +676,8 @@ def _snippet_html(headline: str, head: str) -> str:
     return marked_html(" ".join(headline.split()), _START, _STOP)
 
 
-def _facet_counts(conn: Connection, query: SearchQuery, tsquery: ColumnElement[Any] | None,
-                  pairs: Pairs, estimate_above: int
+def _facet_counts(conn: Connection, where: ColumnElement[bool], query: SearchQuery,
+                  tsquery: ColumnElement[Any] | None, pairs: Pairs, estimate_above: int
                   ) -> tuple[int, dict[str, dict[str, int]], bool]:
     """Total and per-facet counts over the whole scoped, filtered result set, in one pass;
     the last value says whether they are estimates.
@@ -686,7 +686,6 @@ def _facet_counts(conn: Connection, query: SearchQuery, tsquery: ColumnElement[A
     read that many rows (and, for a phrase, each one's body vector): the counts are then
     taken on a block sample of about :data:`SAMPLE_ROWS` rows and scaled up ("about N").
     """
-    where = _where(query, tsquery, search_documents, pairs)
     if _planned_rows(conn, where) <= estimate_above:
         total, facets = _grouped_counts(conn, search_documents, where, query.facet_values)
         return total, facets, False

@@ -135,7 +135,7 @@ def overview(study_id: int):  # type: ignore[no-untyped-def]
 @functools.cache
 def _artifact_labels(model: ReferenceModel) -> dict[str, Markup]:
     """Number and name of every artifact, escaped once per process (the model is fixed)."""
-    return {a.unique_id: escape(a.number) + " " + escape(a.name) for a in model.artifacts}
+    return {a.unique_id: escape(a.label) for a in model.artifacts}
 
 
 def _count_cells(by_status: dict[str, int]) -> Markup:
