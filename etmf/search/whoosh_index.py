@@ -36,7 +36,7 @@ import weakref
 from array import array
 from bisect import bisect_left
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import date
 from itertools import compress
@@ -136,6 +136,7 @@ class WhooshIndex:
         self._finalizer = weakref.finalize(self, _close_searchers, self._idle)
         self._columns = _ColumnCache()
         self._allowed = _AllowedCache()
+        self._postings = _PostingsCache()
         if self._storage.index_exists():
             self._ix = self._storage.open_index(schema=None)
         else:
@@ -323,9 +324,10 @@ class WhooshIndex:
             else:
                 words = _text_query(parsed, searcher.schema, deadline)
                 matched, timed_out = _matches(searcher, words, deadline, _restriction(query),
-                                              self._allowed, _is_narrow(query))
+                                              self._allowed, self._postings,
+                                              _is_narrow(query))
                 ranked = _ranked(searcher, matched, query, parsed, deadline, self._columns,
-                                 self._allowed)
+                                 self._allowed, self._postings)
                 hits, snippets_cut = _hits(ranked, query, parsed, deadline)
             total = len(matched)
             facets = _facets(searcher, matched, self._columns, query.facet_values)
@@ -532,50 +534,71 @@ RANK_CANDIDATES = 200
 _HEAD_FIELDS = ("title", "artifact_name")
 
 
-class _AllowedCache:
+class _KeptPerSegment:
+    """Values worked out from a segment's files, kept by key (which starts with the
+    segment's id), the least recently used dropped beyond :data:`MAX_BYTES`. A segment's
+    files never change after its commit: only its documents get deleted, which lowers its
+    live count. Segments merged away leave entries that age out."""
+
+    MAX_BYTES = 32 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[Any, ...], bytes | array[int]] = OrderedDict()
+        self._bytes = 0
+
+    def _kept(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """The value for ``key``, made now if not kept (an exception from ``make``, such as
+        a deadline's ``TimeLimit``, leaves nothing half-made behind)."""
+        found = self._get(key)
+        if found is None:
+            found = make()
+            self._put(key, found)
+        return found
+
+    def _get(self, key: tuple[Any, ...]) -> Any:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def _put(self, key: tuple[Any, ...], value: bytes | array[int]) -> None:
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = value
+                self._bytes += memoryview(value).nbytes
+            while self._bytes > self.MAX_BYTES and len(self._entries) > 1:
+                _key, dropped = self._entries.popitem(last=False)
+                self._bytes -= memoryview(dropped).nbytes
+
+
+def _segment_id(subsearcher: Any) -> str | None:
+    reader = subsearcher.reader()
+    segment = reader.segment() if hasattr(reader, "segment") else None
+    return None if segment is None else str(segment.segment_id())
+
+
+class _AllowedCache(_KeptPerSegment):
     """The documents of a segment that a restriction (scope and filters) lets through, as
     one byte per document of the segment (1: allowed; deleted documents never are), kept
     per (segment, its live count, restriction).
 
     Matching the words through the restriction's matchers cost more than the words
     themselves (every match stepped the scope's and each filter's postings); a set is
-    checked by indexing a byte string. A segment's documents never change after its commit,
-    only get deleted, which lowers its live count and so makes a new key; and the same few
-    restrictions come back all the time (a role's scope, a status filter).
-    Bytes rather than a set of numbers: 250,000 documents take 250 KB, not ~10 MB; the least
-    recently used entries go beyond :data:`MAX_BYTES` (date ranges make new keys)."""
-
-    MAX_BYTES = 32 * 1024 * 1024
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._flags: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
-        self._bytes = 0
+    checked by indexing a byte string. Deleting documents lowers the segment's live count
+    and so makes a new key; the same few restrictions come back all the time (a role's
+    scope, a status filter). Bytes rather than a set of numbers: 250,000 documents take
+    250 KB, not ~10 MB (date ranges make new keys)."""
 
     def allowed(self, subsearcher: Any, restriction: wq.Query,
                 check: Callable[[], None] = lambda: None) -> bytes:
-        """The flags, from the cache or worked out now (``check`` between documents: a
-        deadline's, whose ``TimeLimit`` leaves nothing half-made in the cache)."""
-        reader = subsearcher.reader()
-        segment = reader.segment() if hasattr(reader, "segment") else None
-        if segment is None:  # not a segment's own reader: nothing to key on
+        """The flags, kept or worked out now (``check`` between documents)."""
+        segment_id = _segment_id(subsearcher)
+        if segment_id is None:  # not a segment's own reader: nothing to key on
             return self._flags_of(subsearcher, restriction, check)
-        # Deleting documents changes a segment's live count, never its id.
-        key = (segment.segment_id(), reader.doc_count(), repr(restriction))
-        with self._lock:
-            found = self._flags.get(key)
-            if found is not None:
-                self._flags.move_to_end(key)
-                return found
-        found = self._flags_of(subsearcher, restriction, check)
-        with self._lock:
-            if key not in self._flags:
-                self._flags[key] = found
-                self._bytes += len(found)
-            while self._bytes > self.MAX_BYTES and len(self._flags) > 1:
-                _key, dropped = self._flags.popitem(last=False)
-                self._bytes -= len(dropped)
-        return found
+        key = (segment_id, subsearcher.reader().doc_count(), repr(restriction))
+        return self._kept(key, lambda: self._flags_of(subsearcher, restriction, check))
 
     @staticmethod
     def _flags_of(subsearcher: Any, restriction: wq.Query, check: Callable[[], None]
@@ -587,6 +610,31 @@ class _AllowedCache:
         return bytes(flags)
 
 
+class _PostingsCache(_KeptPerSegment):
+    """A common term's docnums in a segment, deleted documents included, kept per
+    (segment, field, term): reading them means unpickling and decompressing every posting
+    block with its positions (~150 ms for a word in 160,000 of 250,000 documents), while
+    the same common words come back search after search. Only lists of at least
+    :data:`KEEP_FROM` documents are kept; shorter ones are a block or a few to read."""
+
+    KEEP_FROM = 1024
+
+    def ids(self, subsearcher: Any, fieldname: str, text: str | bytes,
+            check: Callable[[], None]) -> Sequence[int]:
+        segment_id = _segment_id(subsearcher)
+        if segment_id is None:
+            return _term_docs(subsearcher, fieldname, text, check)
+        btext = subsearcher.schema[fieldname].to_bytes(text)
+        key = (segment_id, fieldname, btext)
+        found = self._get(key)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        docs = _term_docs(subsearcher, fieldname, btext, check)
+        if len(docs) >= self.KEEP_FROM:
+            self._put(key, array("i", docs))
+        return docs
+
+
 def _is_narrow(query: SearchQuery) -> bool:
     """Whether the restriction lets through a small part of a study (one site, one
     artifact, a site-limited role): then matching it with the words, which leaps from one
@@ -596,7 +644,7 @@ def _is_narrow(query: SearchQuery) -> bool:
 
 
 def _matches(searcher: Any, words: wq.Query, deadline: _Deadline,
-             restriction: wq.Query | None, cache: _AllowedCache,
+             restriction: wq.Query | None, cache: _AllowedCache, postings: _PostingsCache,
              narrow: bool = False) -> tuple[set[int], bool]:
     """Every document (global docnum) the words match and the restriction (None: none)
     allows, unscored, until done or out of time (then what was found so far, and True).
@@ -617,9 +665,9 @@ def _matches(searcher: Any, words: wq.Query, deadline: _Deadline,
                 continue
             allowed = cache.allowed(subsearcher, restriction or wq.Every())
             if by_sets:
-                found = _word_docs(words, subsearcher, check)
-                matched.update(d + offset
-                               for d in compress(found, map(allowed.__getitem__, found)))
+                matched.update([d + offset
+                                for d in _word_docs(words, subsearcher, postings, check)
+                                if allowed[d]])
                 continue
             # Phrases: streamed, so what was found before the deadline is kept.
             for docnum in words.docs(subsearcher):
@@ -639,7 +687,8 @@ def _set_algebra(q: wq.Query) -> bool:
     return kind in (wq.Term, wq.Prefix) or q is wq.NullQuery
 
 
-def _word_docs(q: wq.Query, subsearcher: Any, check: Callable[[], None]) -> list[int]:
+def _word_docs(q: wq.Query, subsearcher: Any, postings: _PostingsCache,
+               check: Callable[[], None]) -> Sequence[int]:
     """The segment's docnums the words match, in no particular order, deleted documents
     included (the caller's flags leave them out): terms from their posting blocks, ORs and ANDs as set unions
     and intersections, prefixes as the OR of their terms. Whoosh's union matcher instead
@@ -647,20 +696,21 @@ def _word_docs(q: wq.Query, subsearcher: Any, check: Callable[[], None]) -> list
     search at 250,000 documents."""
     kind = type(q)
     if kind is wq.Term:
-        return _term_docs(subsearcher, q.fieldname, q.text, check)
+        return postings.ids(subsearcher, q.fieldname, q.text, check)
     if kind is wq.Or:
         union: set[int] = set()
         for sub in q.subqueries:
-            union.update(_word_docs(sub, subsearcher, check))
+            union.update(_word_docs(sub, subsearcher, postings, check))
         return list(union)
     if kind is wq.And and q.subqueries:
-        parts = sorted((_word_docs(sub, subsearcher, check) for sub in q.subqueries), key=len)
+        parts = sorted((_word_docs(sub, subsearcher, postings, check)
+                        for sub in q.subqueries), key=len)
         common = set(parts[0])
         for part in parts[1:]:
             common.intersection_update(part)
         return list(common)
     if kind is wq.Prefix:
-        return _word_docs(q.simplify(subsearcher.reader()), subsearcher, check)
+        return _word_docs(q.simplify(subsearcher.reader()), subsearcher, postings, check)
     return []  # NullQuery, the only other query :func:`_set_algebra` lets through
 
 
@@ -700,7 +750,8 @@ def _stepped(query: wq.Query, subsearcher: Any, check: Callable[[], None]) -> It
 
 
 def _ranked(searcher: Any, matched: set[int], query: SearchQuery, parsed: ParsedText,
-            deadline: _Deadline, columns: _ColumnCache, allowed: _AllowedCache) -> Any:
+            deadline: _Deadline, columns: _ColumnCache, allowed: _AllowedCache,
+            postings: _PostingsCache) -> Any:
     """The matches scored by the words (BM25F, title weighing most), best first, as Whoosh
     results for highlighting.
 
@@ -717,7 +768,7 @@ def _ranked(searcher: Any, matched: set[int], query: SearchQuery, parsed: Parsed
         candidates = set(_newest(searcher, matched, cap, columns))
         if not deadline.passed():
             head_words = _text_query(parsed, searcher.schema, deadline, _HEAD_FIELDS)
-            head, _cut = _matches(searcher, head_words, deadline, None, allowed)
+            head, _cut = _matches(searcher, head_words, deadline, None, allowed, postings)
             candidates |= set(_newest(searcher, matched & head, cap, columns))
     scored = _scores(searcher, words, candidates)
     scored.sort(key=lambda pair: (-pair[0], pair[1]))

@@ -1,7 +1,7 @@
-"""Whoosh-only: words are matched from whole posting blocks as sets, and the browse order is
-walked from a kept newest-first order; both against the answer worked out by hand from the
-documents, across several segments, posting lists of many blocks, and deletions made after
-the restriction's flags were cached."""
+"""Whoosh-only: words are matched from whole posting blocks as sets (common words' postings
+kept), and the browse order is walked from a kept newest-first order; both against the
+answer worked out by hand from the documents, across several segments, posting lists of
+many blocks, and deletions made after the restriction's flags and the postings were kept."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from etmf.search import Scope, SearchQuery
+from etmf.search import Scope, SearchQuery, whoosh_index
 from etmf.search.whoosh_index import WhooshIndex
 
 from .docs import STUDY_A, make_doc
@@ -51,8 +51,12 @@ QUERIES = [("oxygen", None), ("zebra", None), ("oxygen zebra", None), ("zebra qu
            ("oxygen", "approved"), ("lemon harbour", "draft"), ("nothinglikeit", None)]
 
 
+@pytest.mark.parametrize("kept_from", [50, 10**9], ids=["postings kept", "read each time"])
 def test_words_match_exactly_their_documents_before_and_after_deletions(
-        index: WhooshIndex, corpus) -> None:  # type: ignore[no-untyped-def]
+        index: WhooshIndex, corpus, kept_from: int,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(whoosh_index._PostingsCache, "KEEP_FROM", kept_from)
+
     def totals(gone: frozenset[int]) -> list[tuple[int, int]]:
         found = []
         for text, status in QUERIES:
@@ -64,7 +68,8 @@ def test_words_match_exactly_their_documents_before_and_after_deletions(
             found.append((results.total, len(want)))
         return found
 
-    before = totals(frozenset())  # also fills the cached flags of each restriction
+    before = totals(frozenset())  # also keeps each restriction's flags (and postings)
+    assert bool(index._postings._entries) is (kept_from == 50)
     gone = frozenset(range(5, SIZE, 7))  # in every segment, after the flags were kept
     index.delete(gone)
     after = totals(gone)
@@ -87,8 +92,6 @@ def test_a_prefix_matches_as_the_or_of_its_words(index: WhooshIndex, corpus) -> 
 def test_newest_first_whether_matches_are_many_or_few(
         index: WhooshIndex, corpus, text: str, date_from: date | None,  # type: ignore[no-untyped-def]
         limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    from etmf.search import whoosh_index
-
     monkeypatch.setattr(whoosh_index, "RANK_CANDIDATES", limit)
     results = index.search(SearchQuery(text, SCOPE, date_from=date_from, limit=limit))
 

@@ -59,7 +59,7 @@ def test_the_allowed_documents_kept_stay_within_their_memory_bound(
 
     assert found == [21 - day for day in range(1, 11)]  # documents 1..20 dated Jan 1..20
     cache = oxygen._allowed
-    assert 0 < cache._bytes <= 50 and len(cache._flags) <= 2
+    assert 0 < cache._bytes <= 50 and len(cache._entries) <= 2
 
 
 def test_warming_loads_every_segments_values_before_the_first_search(
