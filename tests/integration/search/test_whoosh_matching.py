@@ -104,3 +104,58 @@ def test_newest_first_whether_matches_are_many_or_few(
     else:
         assert found == newest
     assert results.total == len(pool)
+
+
+# --- phrases through the pairs field ---------------------------------------------------------
+
+PHRASE_DOCS = {
+    1: ("Dose site log", "the dose site was set"),          # adjacent in title and body
+    2: ("Log", "site dose, in that order only"),            # reversed
+    3: ("Log", "the dose of the site"),                     # stop words between: adjacent
+    4: ("Notes on dose", "site visit planned"),             # adjacent only across fields
+    5: ("Log", "monitoring visit then a site; the visit site"),  # pairs apart, no run
+    6: ("Log", "after the monitoring visit site closed"),   # the run of three
+}
+
+
+@pytest.fixture
+def phrases(tmp_path) -> WhooshIndex:  # type: ignore[no-untyped-def]
+    index = WhooshIndex(tmp_path)
+    index.index([make_doc(n, title=title, text=text, artifact_name="Log")
+                 for n, (title, text) in PHRASE_DOCS.items()])
+    return index
+
+
+@pytest.mark.parametrize(("phrase", "found"), [
+    ('"dose site"', {1, 3}),
+    ('"site dose"', {2}),
+    ('"monitoring visit site"', {6}),
+    ('"visit site"', {5, 6}),
+])
+def test_phrases_answered_from_pairs_match_only_words_standing_together_in_one_field(
+        phrases: WhooshIndex, phrase: str, found: set[int]) -> None:
+    results = phrases.search(SearchQuery(phrase, SCOPE))
+
+    assert {h.document_id for h in results.hits} == found
+    assert results.total == len(found) and not results.timed_out
+
+
+def test_a_two_word_phrase_is_matched_as_its_pair_alone(phrases: WhooshIndex) -> None:
+    with phrases._searcher() as searcher:
+        matching = whoosh_index._text_query(
+            whoosh_index.parse_query_text('"dose site"'), searcher.schema,
+            whoosh_index._Deadline(lambda: 0.0, 1.0))
+        scoring = whoosh_index._text_query(
+            whoosh_index.parse_query_text('"dose site"'), searcher.schema, None)
+
+    assert whoosh_index._set_algebra(matching)  # no word positions read to match it
+    assert "pairs" not in repr(scoring)         # pairs never weigh in a score
+
+
+def test_an_index_of_the_previous_layout_asks_to_be_rebuilt(phrases: WhooshIndex) -> None:
+    (phrases.path / whoosh_index.VERSION_FILE).write_text("1\n", encoding="ascii")
+    reopened = WhooshIndex(phrases.path)
+
+    assert reopened.needs_reindex and reopened.stored_layout == 1
+    with pytest.raises(whoosh_index.SchemaMismatch, match="etmf search reindex"):
+        reopened.search(SearchQuery('"dose site"', SCOPE))
