@@ -720,21 +720,29 @@ def _matches(searcher: Any, words: wq.Query, deadline: _Deadline,
     """Every document (global docnum) the words match and the restriction (None: none)
     allows, unscored, until done or out of time (then what was found so far, and True).
 
-    A narrow restriction is stepped with the words. Otherwise the words' documents are
-    checked against the restriction's cached flags, which also leave out deleted documents:
-    words and prefixes worked out as sets from whole posting blocks (:func:`_word_docs`), a
-    segment at a time; phrases streamed from Whoosh's matcher, a document at a time."""
+    The words' documents are checked against the restriction's flags, which also leave out
+    deleted documents: a broad restriction's are kept (:class:`_AllowedCache`), a narrow
+    one's found afresh by leaping through its matcher. Words, prefixes and two-word phrases
+    are worked out as sets from whole posting blocks (:func:`_word_docs`), a segment at a
+    time; other phrases are streamed from Whoosh's matcher, a document at a time, and with a
+    narrow restriction stepped together with it."""
     matched: set[int] = set()
     check = deadline.check
     by_sets = _set_algebra(words)
     try:
         for subsearcher, offset in searcher.leaf_searchers():
             check()
-            if narrow and restriction is not None:
+            if narrow and restriction is not None and not by_sets:
                 matched.update(d + offset for d in _stepped(wq.And([words, restriction]),
                                                             subsearcher, check))
                 continue
-            allowed = cache.allowed(subsearcher, restriction or wq.Every())
+            if narrow and restriction is not None:
+                # A few hundred documents, found by leaping: not worth a place in the cache.
+                allowed = bytearray(subsearcher.doc_count_all())
+                for docnum in _stepped(restriction, subsearcher, check):
+                    allowed[docnum] = 1
+            else:
+                allowed = cache.allowed(subsearcher, restriction or wq.Every())
             if by_sets:
                 matched.update([d + offset
                                 for d in _word_docs(words, subsearcher, postings, check)

@@ -23,10 +23,10 @@ SIZE = 900  # "oxygen" alone spans several posting blocks of 128
 
 @pytest.fixture(scope="module")
 def corpus() -> dict[int, tuple[set[str], str, date]]:
-    """Document id -> (its words, status, date); dates repeat, so ties happen."""
+    """Document id -> (its words, status, date, site); dates repeat, so ties happen."""
     rng = random.Random(11)
     return {n: ({w for w in WORDS if rng.random() < (0.9 if w == "oxygen" else 0.3)},
-                rng.choice(STATUSES), date(2024, 1 + n % 12, 1 + n % 5))
+                rng.choice(STATUSES), date(2024, 1 + n % 12, 1 + n % 5), 10 + n % 30)
             for n in range(1, SIZE + 1)}
 
 
@@ -36,19 +36,24 @@ def index(tmp_path, corpus) -> WhooshIndex:  # type: ignore[no-untyped-def]
     ids = sorted(corpus)
     for part in (ids[:400], ids[400:700], ids[700:]):  # one segment a commit
         index.index([make_doc(n, text="note " + " ".join(sorted(corpus[n][0])),
-                              status=corpus[n][1], document_date=corpus[n][2])
+                              status=corpus[n][1], document_date=corpus[n][2],
+                              site_id=corpus[n][3])
                      for n in part])
     return index
 
 
-def expected(corpus: dict[int, tuple[set[str], str, date]], words: set[str],
-             status: str | None = None, gone: frozenset[int] = frozenset()) -> set[int]:
-    return {n for n, (has, st, _d) in corpus.items()
-            if words <= has and (status is None or st == status) and n not in gone}
+def expected(corpus: dict[int, tuple[set[str], str, date, int]], words: set[str],
+             status: str | None = None, gone: frozenset[int] = frozenset(),
+             site: int | None = None) -> set[int]:
+    return {n for n, (has, st, _d, at) in corpus.items()
+            if words <= has and (status is None or st == status) and n not in gone
+            and (site is None or at == site)}
 
 
-QUERIES = [("oxygen", None), ("zebra", None), ("oxygen zebra", None), ("zebra quartz lemon", None),
-           ("oxygen", "approved"), ("lemon harbour", "draft"), ("nothinglikeit", None)]
+QUERIES = [("oxygen", None, None), ("zebra", None, None), ("oxygen zebra", None, None),
+           ("zebra quartz lemon", None, None), ("oxygen", "approved", None),
+           ("lemon harbour", "draft", None), ("nothinglikeit", None, None),
+           ("oxygen", None, 17), ("zebra lemon", "approved", 12)]  # the last two: narrow
 
 
 @pytest.mark.parametrize("kept_from", [50, 10**9], ids=["postings kept", "read each time"])
@@ -59,10 +64,11 @@ def test_words_match_exactly_their_documents_before_and_after_deletions(
 
     def totals(gone: frozenset[int]) -> list[tuple[int, int]]:
         found = []
-        for text, status in QUERIES:
+        for text, status, site in QUERIES:
             results = index.search(SearchQuery(
-                text, SCOPE, statuses=frozenset({status}) if status else None, limit=50))
-            want = expected(corpus, set(text.split()), status, gone)
+                text, SCOPE, statuses=frozenset({status}) if status else None,
+                site_ids=frozenset({site}) if site else None, limit=50))
+            want = expected(corpus, set(text.split()), status, gone, site)
             assert {h.document_id for h in results.hits} <= want
             assert sum(results.facets["status"].values()) == results.total
             found.append((results.total, len(want)))
@@ -95,7 +101,7 @@ def test_newest_first_whether_matches_are_many_or_few(
     monkeypatch.setattr(whoosh_index, "RANK_CANDIDATES", limit)
     results = index.search(SearchQuery(text, SCOPE, date_from=date_from, limit=limit))
 
-    pool = [n for n, (has, _s, d) in corpus.items()
+    pool = [n for n, (has, _s, d, _at) in corpus.items()
             if (not text or text in has) and (date_from is None or d >= date_from)]
     newest = sorted(pool, key=lambda n: (corpus[n][2], n), reverse=True)[:limit]
     found = [h.document_id for h in results.hits]
