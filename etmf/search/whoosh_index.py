@@ -320,6 +320,7 @@ class WhooshIndex:
         with self._searcher() as searcher:
             for _start, _end, values in self._columns.segments(searcher):
                 self._columns.newest_first(values)
+                self._columns.combined(values)
 
     def health(self) -> None:
         """Raise :class:`SearchUnavailable` when the index cannot be read or is outdated."""
@@ -933,6 +934,9 @@ class _ColumnCache:
 
     FIELDS = (*FACET_FIELDS.values(), "date_key", "doc_num")
     NEWEST_FIRST = "newest first"
+    #: Facets with few values a study (a few thousand combinations in all), counted as one.
+    COMBINED = ("zone", "artifact", "status", "year")
+    COMBINED_KEY = "combined facets"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -940,6 +944,9 @@ class _ColumnCache:
         #: One object per distinct value (a few thousand sites, dates, artifacts): Whoosh
         #: decodes a new string for every document, 131 MB a worker at 250,000 documents.
         self._shared: dict[Any, Any] = {}
+        #: Every combination of the :data:`COMBINED` facets' values seen, numbered.
+        self._codes: dict[tuple[Any, ...], int] = {}
+        self._combos: list[tuple[Any, ...]] = []
 
     def _read(self, reader: Any, name: str) -> list[Any]:
         column = reader.column_reader(name)
@@ -947,6 +954,25 @@ class _ColumnCache:
             return list(column)
         shared = self._shared
         return [shared.setdefault(value, value) for value in column]
+
+    def combined(self, values: dict[str, Any]) -> list[int]:
+        """A segment's documents as one number each for their values of the facets in
+        :data:`COMBINED` (:meth:`combination` turns it back), worked out once: counting one
+        number a match costs a fifth of counting four values."""
+        found = values.get(self.COMBINED_KEY)
+        if found is None:
+            columns = [values[FACET_FIELDS[name]] for name in self.COMBINED]
+            with self._lock:
+                codes = self._codes
+                found = [codes.setdefault(combo, len(codes))
+                         for combo in zip(*columns, strict=True)]
+                self._combos = list(codes)
+            values[self.COMBINED_KEY] = found
+        return found  # type: ignore[no-any-return]
+
+    def combination(self, code: int) -> tuple[Any, ...]:
+        """The values (in :data:`COMBINED` order) that ``code`` stands for."""
+        return self._combos[code]
 
     def newest_first(self, values: dict[str, Any]) -> array[int]:
         """A segment's docnums, newest first (date, then document number), from its
@@ -1078,11 +1104,19 @@ def _browse_hits(searcher: Any, matched: set[int], query: SearchQuery,
 def _facets(searcher: Any, matched: set[int], cache: _ColumnCache, most: int | None
             ) -> dict[str, dict[str, int]]:
     """Counts per value of each facet field over the matched documents (the ``most``
-    largest of each, or all)."""
+    largest of each, or all): sites one by one, the other facets as their combinations."""
     counts = {name: Counter[Any]() for name in FACET_FIELDS}
+    combined = Counter[int]()
+    separate = [(counts[name], fieldname) for name, fieldname in FACET_FIELDS.items()
+                if name not in _ColumnCache.COMBINED]
     for _start, local, values in _per_segment(matched, cache.segments(searcher)):
-        for name, fieldname in FACET_FIELDS.items():
-            counts[name].update(map(values[fieldname].__getitem__, local))
+        for counter, fieldname in separate:
+            counter.update(map(values[fieldname].__getitem__, local))
+        combined.update(map(cache.combined(values).__getitem__, local))
+    together = [counts[name] for name in _ColumnCache.COMBINED]
+    for code, n in combined.items():
+        for counter, value in zip(together, cache.combination(code), strict=True):
+            counter[value] += n
     return {name: largest_values({str(k): int(v) for k, v in counted.items()
                                   if k not in (NO_VALUE, None)}, most)
             for name, counted in counts.items()}
