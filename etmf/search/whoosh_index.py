@@ -121,7 +121,9 @@ def build_schema() -> fields.Schema:
         body=fields.TEXT(analyzer=analyzer),
         # "first+second" for every two words standing together in one of the text fields
         # (after stemming and stop words, as phrases see them): see :func:`_with_pairs`.
-        pairs=fields.KEYWORD(),
+        # Never scored, but scorable: Whoosh looks for a field's lengths file once a
+        # posting and finds none otherwise (285 → 340 documents/s indexed).
+        pairs=fields.KEYWORD(scorable=True),
         snippet_src=fields.STORED(),
     )
 
