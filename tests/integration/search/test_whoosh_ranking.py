@@ -75,6 +75,9 @@ def test_warming_loads_every_segments_values_before_the_first_search(
     with index._searcher() as searcher:
         segments = [r for r, _offset in searcher.reader().leaf_readers()]
     assert len(index._columns._by_segment) == len(segments) >= 2
+    for values in index._columns._by_segment.values():  # the walk and the facet counts
+        assert {whoosh_index._ColumnCache.NEWEST_FIRST,
+                whoosh_index._ColumnCache.COMBINED_KEY} <= set(values)
     # One object per distinct value, shared by every document and segment holding it.
     statuses = [v for values in index._columns._by_segment.values() for v in values["status"]]
     assert len(statuses) == 9 and len({id(v) for v in statuses}) == 1
