@@ -222,7 +222,7 @@ class WhooshIndex:
             # Deleting then adding is Whoosh's recommended batch form of update_document.
             _delete_ids(writer, (doc.document_id for doc in batch))
             for doc in batch:
-                writer.add_document(**_fields_of(doc))
+                writer.add_document(**_fields_of(doc, writer.schema["body"].analyzer))
         except BaseException:
             writer.cancel()
             raise
@@ -392,7 +392,9 @@ def _date_key(value: date | None) -> str:
     return f"{value.year:04d}{value.month:02d}{value.day:02d}" if value else NO_DATE
 
 
-def _fields_of(doc: SearchDoc) -> dict[str, Any]:
+def _fields_of(doc: SearchDoc, analyzer: Any) -> dict[str, Any]:
+    """The document's Whoosh fields; ``analyzer`` is the index's own for its text fields,
+    used by the writer's thread alone (Whoosh's stemming cache is not thread-safe)."""
     body = clean_text(doc.text, MAX_INDEXED_TEXT_CHARS)
     title, artifact_name, meta = (clean_text(doc.title), clean_text(doc.artifact_name),
                                   metadata_text(doc))
@@ -411,20 +413,19 @@ def _fields_of(doc: SearchDoc) -> dict[str, Any]:
         "meta": meta,
         "body": body,
         "pairs": " ".join(sorted({pair for text in (title, artifact_name, meta, body)
-                                  for pair in _adjacent_pairs(text)})),
+                                  for pair in _adjacent_pairs(text, analyzer)})),
         "snippet_src": body[:SNIPPET_SOURCE_CHARS],
     }
 
 
-_PAIRS_ANALYZER = StemmingAnalyzer()
 PAIR_JOIN = "+"  # never inside a word: words are runs of letters, digits, "_" and "."
 
 
-def _adjacent_pairs(text: str) -> Iterator[str]:
-    """The pairs of words standing together in ``text``, as the text fields' analyzer sees
-    them (stemmed, stop words and one-letter words left out and not counted), joined."""
+def _adjacent_pairs(text: str, analyzer: Any) -> Iterator[str]:
+    """The pairs of words standing together in ``text``, as the text fields' ``analyzer``
+    sees them (stemmed, stop words and one-letter words left out and not counted), joined."""
     previous = None
-    for token in _PAIRS_ANALYZER(text):
+    for token in analyzer(text):
         if previous is not None:
             yield previous + PAIR_JOIN + token.text
         previous = token.text
