@@ -15,12 +15,12 @@ RLIMIT_AS).
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import multiprocessing
 import os
 import pickle
 import resource
+import select
 import signal
 import socket
 import threading
@@ -162,6 +162,7 @@ def _describe(exc: BaseException) -> tuple[str, str]:
 _ZYGOTE_FORK: Final = "fork"
 _ZYGOTE_EXITCODE: Final = "exitcode"
 _MAX_REMEMBERED_EXITS: Final = 256
+_KILL_WAIT_S: Final = 5.0  # SIGKILL takes milliseconds; a process stuck in the kernel, longer
 
 
 def _zygote_main(conn: Connection) -> None:
@@ -277,9 +278,24 @@ class _Worker:
     calls: int = 0
 
     def kill(self) -> None:
+        """Kill the worker and wait (boundedly) until it has exited.
+
+        SIGKILL is delivered asynchronously: without the wait a caller told "stopped" could
+        still find the process running, holding its memory, for a few scheduler ticks.
+        """
         self.conn.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            return  # already exited and reaped by the zygote
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            # A pidfd turns readable once its process has exited (a zombie counts).
+            select.select([pidfd], [], [], _KILL_WAIT_S)
+        except ProcessLookupError:
+            pass
+        finally:
+            os.close(pidfd)
 
     def looks_alive(self) -> bool:
         # An idle worker never writes; anything readable means its end closed (it died).
