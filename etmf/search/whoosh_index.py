@@ -26,10 +26,11 @@ segment (segments never change after their commit) and looked up for the matched
 
 Matching at scale (250,000 documents, a common word in 160,000 of them): Whoosh's matchers
 step every posting in Python, so words are worked out as sets from whole posting blocks
-(:func:`_word_docs`), checked against the scope's kept flags (:class:`_AllowedCache`),
-common words' postings are kept (:class:`_PostingsCache`), and phrases first ask a
-``pairs`` field of adjacent words (:func:`_with_pairs`) instead of reading word positions in
-every document holding the words. Only the candidates' scores (at most
+(:func:`_word_docs`) from a ``words`` field holding each document's words once, without
+positions, checked against the scope's kept flags (:class:`_AllowedCache`); common words'
+postings are kept (:class:`_PostingsCache`), and phrases first ask the same field for their
+pairs of adjacent words (:func:`_for_matching`) instead of reading word positions in every
+document holding the words. Only the candidates' scores (at most
 :data:`RANK_CANDIDATES` twice) and the page's highlights go through Whoosh's own scoring.
 """
 
@@ -87,11 +88,14 @@ Clock = Callable[[], float]
 
 VERSION_FILE = "etmf-search-schema-version"
 #: How this backend lays out :data:`SCHEMA_VERSION`'s fields; bumped on its own, so that a
-#: change here asks only Whoosh indexes to be rebuilt. 2: the ``pairs`` field.
-LAYOUT_VERSION = 2
+#: change here asks only Whoosh indexes to be rebuilt. 2: the ``pairs`` field. 3: it became
+#: the ``words`` field, holding every word of the text fields besides the pairs.
+LAYOUT_VERSION = 3
 NO_VALUE = "-"  # stands for "no site" / "no year" in keyword fields
 NO_DATE = "00000000"  # sorts after every real date when sorting newest first
 TEXT_FIELDS = ("title", "artifact_name", "meta", "body")
+#: Every word of the text fields once, and every two words standing together, for matching.
+WORDS_FIELD = "words"
 # Title and artifact name weigh most, then the metadata, then the body, as in PostgreSQL.
 FIELD_BOOSTS = {"title": 3.0, "artifact_name": 3.0, "meta": 2.0, "body": 1.0}
 FACET_FIELDS = {"zone": "zone", "artifact": "artifact_id", "site": "site_key",
@@ -119,11 +123,12 @@ def build_schema() -> fields.Schema:
         artifact_name=fields.TEXT(analyzer=analyzer),
         meta=fields.TEXT(analyzer=analyzer),
         body=fields.TEXT(analyzer=analyzer),
-        # "first+second" for every two words standing together in one of the text fields
-        # (after stemming and stop words, as phrases see them): see :func:`_with_pairs`.
-        # Never scored, but scorable: Whoosh looks for a field's lengths file once a
-        # posting and finds none otherwise (285 → 340 documents/s indexed).
-        pairs=fields.KEYWORD(scorable=True),
+        # Each word of the text fields once, as they hold it (stemmed, no stop words), and
+        # "first+second" for every two words standing together in one of them: a word's
+        # documents in one posting list without positions, and phrases' pairs (see
+        # :func:`_for_matching`). Never scored, but scorable: Whoosh looks for a field's
+        # lengths file once a posting and finds none otherwise (285 → 340 documents/s).
+        words=fields.KEYWORD(scorable=True),
         snippet_src=fields.STORED(),
     )
 
@@ -415,23 +420,30 @@ def _fields_of(doc: SearchDoc, analyzer: Any) -> dict[str, Any]:
         "artifact_name": artifact_name,
         "meta": meta,
         "body": body,
-        "pairs": " ".join(sorted({pair for text in (title, artifact_name, meta, body)
-                                  for pair in _adjacent_pairs(text, analyzer)})),
+        "words": " ".join(sorted(_words_and_pairs((title, artifact_name, meta, body),
+                                                  analyzer))),
         "snippet_src": body[:SNIPPET_SOURCE_CHARS],
     }
 
 
 PAIR_JOIN = "+"  # never inside a word: words are runs of letters, digits, "_" and "."
+PAIR_JOIN_BYTES = PAIR_JOIN.encode()
 
 
-def _adjacent_pairs(text: str, analyzer: Any) -> Iterator[str]:
-    """The pairs of words standing together in ``text``, as the text fields' ``analyzer``
-    sees them (stemmed, stop words and one-letter words left out and not counted), joined."""
-    previous = None
-    for token in analyzer(text):
-        if previous is not None:
-            yield previous + PAIR_JOIN + token.text
-        previous = token.text
+def _words_and_pairs(texts: Iterable[str], analyzer: Any) -> set[str]:
+    """The words of ``texts`` as the text fields' ``analyzer`` sees them (stemmed, stop
+    words and one-letter words left out and not counted), and the pairs of words standing
+    together in one of them, joined."""
+    found: set[str] = set()
+    for text in texts:
+        previous = None
+        for token in analyzer(text):
+            word = token.text
+            found.add(word)
+            if previous is not None:
+                found.add(previous + PAIR_JOIN + word)
+            previous = word
+    return found
 
 
 # --- the time bound --------------------------------------------------------------------------
@@ -557,18 +569,23 @@ def _restriction(query: SearchQuery) -> wq.Query:
 
 def _text_query(parsed: ParsedText, schema: fields.Schema, deadline: _Deadline | None,
                 fieldnames: tuple[str, ...] = TEXT_FIELDS) -> wq.Query:
-    """The words on ``fieldnames``. With a ``deadline`` (to match), phrases ask the pairs
-    field first (:func:`_with_pairs`) and check the deadline as they step; without (to score
-    a capped set of candidates, which must finish even after the deadline), they are
-    Whoosh's phrases alone, so pairs never weigh in a score."""
+    """The words on ``fieldnames``. With a ``deadline`` (to match), words sought in every
+    text field and phrases' pairs are asked of the ``words`` field (:func:`_for_matching`)
+    and phrases check the deadline as they step; without (to score a capped set of
+    candidates, which must finish even after the deadline), it is Whoosh's query over the
+    text fields alone, so the ``words`` field never weighs in a score."""
     parser = MultifieldParser(fieldnames, schema, fieldboosts=FIELD_BOOSTS)
     parts: list[wq.Query] = []
     text = parsed.websearch_text()
     if text:
         parsed_text = parser.parse(text)
-        parts.append(parsed_text if deadline is None else _with_pairs(parsed_text))
+        parts.append(parsed_text if deadline is None else _for_matching(parsed_text))
     for prefix in parsed.prefixes:
-        parts.append(wq.Or([wq.Prefix(f, prefix, boost=FIELD_BOOSTS[f]) for f in fieldnames]))
+        if deadline is not None and fieldnames == TEXT_FIELDS:
+            parts.append(wq.Prefix(WORDS_FIELD, prefix))
+        else:
+            parts.append(wq.Or([wq.Prefix(f, prefix, boost=FIELD_BOOSTS[f])
+                                for f in fieldnames]))
 
     def with_deadline(q: wq.Query) -> wq.Query:
         if isinstance(q, wq.Phrase) and deadline is not None:
@@ -582,22 +599,30 @@ def _text_query(parsed: ParsedText, schema: fields.Schema, deadline: _Deadline |
     return wq.And(parts).accept(with_deadline)
 
 
-def _with_pairs(q: wq.Query) -> wq.Query:
-    """Phrases answered from the ``pairs`` field, which holds every two words standing
-    together in any text field: a two-word phrase over all the text fields is exactly its
-    pair (a term like any other, matched from its postings); any other phrase must hold
+def _for_matching(q: wq.Query) -> wq.Query:
+    """The query as matching asks it of the ``words`` field, to the same documents.
+
+    A word sought in every text field is one term of the ``words`` field, which holds each
+    word of a document once: one posting list without word positions instead of four
+    with (Whoosh unpickles a block's positions to read its document numbers at all). A
+    two-word phrase over every text field is exactly its pair; any other phrase must hold
     all its pairs as well, which lets Whoosh leap to the few documents worth checking word
     positions in. A phrase of common words read positions in most documents (1.3 s at
     250,000 documents); its pair is in a few percent of them."""
-    if type(q) is wq.Or and q.subqueries and all(_is_pair_phrase(sub) for sub in q.subqueries):
-        words = {tuple(sub.words) for sub in q.subqueries}
-        if len(words) == 1 and {sub.fieldname for sub in q.subqueries} == set(TEXT_FIELDS):
-            first, second = words.pop()
-            return wq.Term("pairs", first + PAIR_JOIN + second)
+    if type(q) is wq.Or and q.subqueries:
+        subs = q.subqueries
+        if {sub.fieldname for sub in subs if hasattr(sub, "fieldname")} == set(TEXT_FIELDS):
+            if all(type(sub) is wq.Term for sub in subs) and len({s.text for s in subs}) == 1:
+                return wq.Term(WORDS_FIELD, subs[0].text)
+            if all(_is_pair_phrase(sub) for sub in subs):
+                words = {tuple(sub.words) for sub in subs}
+                if len(words) == 1:
+                    first, second = words.pop()
+                    return wq.Term(WORDS_FIELD, first + PAIR_JOIN + second)
     if type(q) is wq.Phrase and q.slop == 1 and len(q.words) > 1:
-        return wq.And([*(wq.Term("pairs", a + PAIR_JOIN + b)
+        return wq.And([*(wq.Term(WORDS_FIELD, a + PAIR_JOIN + b)
                          for a, b in pairwise(q.words)), q])
-    return q.apply(_with_pairs)
+    return q.apply(_for_matching)
 
 
 def _is_pair_phrase(q: wq.Query) -> bool:
@@ -813,7 +838,13 @@ def _word_docs(q: wq.Query, subsearcher: Any, postings: _PostingsCache,
             common.intersection_update(part)
         return list(common)
     if kind is wq.Prefix:
-        return _word_docs(q.simplify(subsearcher.reader()), subsearcher, postings, check)
+        reader = subsearcher.reader()
+        if q.fieldname == WORDS_FIELD:  # its words, not the pairs they begin
+            return _word_docs(wq.Or([wq.Term(WORDS_FIELD, text)
+                                     for text in reader.expand_prefix(WORDS_FIELD, q.text)
+                                     if PAIR_JOIN_BYTES not in text]),
+                              subsearcher, postings, check)
+        return _word_docs(q.simplify(reader), subsearcher, postings, check)
     return []  # NullQuery, the only other query :func:`_set_algebra` lets through
 
 

@@ -9,6 +9,7 @@ import random
 from datetime import date
 
 import pytest
+from whoosh import query as wq
 
 from etmf.search import Scope, SearchQuery, whoosh_index
 from etmf.search.whoosh_index import WhooshIndex
@@ -112,7 +113,60 @@ def test_newest_first_whether_matches_are_many_or_few(
     assert results.total == len(pool)
 
 
-# --- phrases through the pairs field ---------------------------------------------------------
+# --- words and phrases through the words field -----------------------------------------------
+
+FIELD_DOCS = {
+    1: {"title": "Monitoring visits", "text": "routine notes"},       # title only, plural
+    2: {"artifact_name": "Visit Log", "text": "routine notes"},        # artifact name only
+    3: {"person": "Visiting Smith", "text": "routine notes"},          # metadata only
+    4: {"text": "the monitor visited the site"},                       # body only, past tense
+    5: {"title": "Site dose log", "text": "dosing of the monitor"},    # none of "visit"
+    6: {"title": "Closing", "text": "visit the site; monitoring dose site visit"},
+}
+
+
+@pytest.fixture
+def fields(tmp_path) -> WhooshIndex:  # type: ignore[no-untyped-def]
+    index = WhooshIndex(tmp_path)
+    index.index([make_doc(n, **values) for n, values in list(FIELD_DOCS.items())[:3]])
+    index.index([make_doc(n, **values) for n, values in list(FIELD_DOCS.items())[3:]])
+    return index
+
+
+@pytest.mark.parametrize("text", [
+    "visit", "visits", "monitor", "monitoring visit", "visit OR dose", "visit -site",
+    "vis*", "mon* site", '"dose site"', '"site visit"', '"monitoring dose site"', "smith",
+    "01.01.01", "routine",
+])
+def test_matching_from_the_words_field_finds_what_the_text_fields_hold(
+        fields: WhooshIndex, text: str) -> None:
+    parsed = whoosh_index.parse_query_text(text)
+    with fields._searcher() as searcher:
+        matching = whoosh_index._text_query(parsed, searcher.schema,
+                                            whoosh_index._Deadline(lambda: 0.0, 1.0))
+        on_the_fields = whoosh_index._text_query(parsed, searcher.schema, None)
+        oracle = {int(searcher.stored_fields(d)["doc_id"])
+                  for d in searcher.docs_for_query(on_the_fields)}
+
+    results = fields.search(SearchQuery(text, SCOPE))
+
+    assert {h.document_id for h in results.hits} == oracle and results.total == len(oracle)
+    assert oracle  # every query here finds something to compare
+    assert "'words'" in repr(matching) and "'words'" not in repr(on_the_fields)
+
+
+def test_a_word_sought_everywhere_is_one_term_of_the_words_field(fields: WhooshIndex) -> None:
+    with fields._searcher() as searcher:
+        deadline = whoosh_index._Deadline(lambda: 0.0, 1.0)
+        one = whoosh_index._text_query(whoosh_index.parse_query_text("visits"),
+                                       searcher.schema, deadline)
+        head = whoosh_index._text_query(whoosh_index.parse_query_text("visits"),
+                                        searcher.schema, deadline, ("title",))
+
+    assert one == wq.And([wq.Term("words", "visit")])
+    assert "'words'" not in repr(head)  # only some fields: their own postings
+
+
 
 PHRASE_DOCS = {
     1: ("Dose site log", "the dose site was set"),          # adjacent in title and body
@@ -155,7 +209,7 @@ def test_a_two_word_phrase_is_matched_as_its_pair_alone(phrases: WhooshIndex) ->
             whoosh_index.parse_query_text('"dose site"'), searcher.schema, None)
 
     assert whoosh_index._set_algebra(matching)  # no word positions read to match it
-    assert "pairs" not in repr(scoring)         # pairs never weigh in a score
+    assert "'words'" not in repr(scoring)       # the words field never weighs in a score
 
 
 def test_an_index_of_the_previous_layout_asks_to_be_rebuilt(phrases: WhooshIndex) -> None:
