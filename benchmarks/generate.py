@@ -57,7 +57,7 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -819,10 +819,10 @@ def sign_sample(app: Any, setup: Setup, count: int, progress: Callable[[int], No
 
 
 def build_search_index(svc: Any, progress: Callable[[int], None], batch: int = 1000) -> int:
-    """Every document into the configured index, in batches of one commit each, with the
-    ``SearchDoc`` the server builds (``etmf.documents.indexing``) and the cached text."""
-    from etmf.documents.indexing import _as_search_doc, text_of
-    from etmf.documents.models import Document, DocumentText, DocumentVersion
+    """Every document into the configured index through its rebuild path (``index_new``,
+    as ``etmf search reindex``), with the ``SearchDoc`` the server builds
+    (``etmf.documents.indexing``) and the cached text."""
+    from etmf.documents.models import Document, DocumentText
     from etmf.studies.models import Country
 
     index = svc.search
@@ -831,7 +831,14 @@ def build_search_index(svc: Any, progress: Callable[[int], None], batch: int = 1
         texts = dict(session.execute(select(DocumentText.sha256, DocumentText.text)).all())
         codes = dict(session.execute(select(Country.id, Country.code)).all())
         ids = list(session.scalars(select(Document.id).order_by(Document.id)))
-    indexed = 0
+    return int(index.index_new(_search_batches(svc, ids, texts, codes, batch), progress))
+
+
+def _search_batches(svc: Any, ids: list[int], texts: dict[str, str], codes: dict[int, str],
+                    batch: int) -> Iterator[list[Any]]:
+    from etmf.documents.indexing import _as_search_doc, text_of
+    from etmf.documents.models import Document, DocumentVersion
+
     for start in range(0, len(ids), batch):
         lo, hi = ids[start], ids[min(start + batch, len(ids)) - 1]
         with svc.db.read_session() as session:
@@ -852,9 +859,7 @@ def build_search_index(svc: Any, progress: Callable[[int], None], batch: int = 1
             else:
                 body = " ".join(v for v in (doc.signpost_system, doc.signpost_location) if v)
             out.append(_as_search_doc(doc, version, codes.get(doc.country_id), body))
-        indexed += index.index(out)
-        progress(len(out))
-    return indexed
+        yield out
 
 
 # ---- the instance ------------------------------------------------------------------------

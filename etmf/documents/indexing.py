@@ -353,21 +353,19 @@ def reindex_all(svc, progress: Callable[[int], None] = lambda _n: None,  # type:
                 batch_size: int = 200) -> tuple[int, int]:
     """Rebuild the index from the documents table; returns (indexed, extraction failures).
 
-    Writes in batches of ``batch_size`` (one commit each) directly, not through the
-    background indexer, so that it is done when this returns.
+    Reads the documents in batches of ``batch_size`` and hands them to the index's rebuild
+    path (:meth:`~etmf.search.base.SearchIndex.index_new`, which chooses its commits),
+    directly, not through the background indexer, so that it is done when this returns.
     """
     index = svc.search
     index.clear()
     with svc.db.write_session() as session:  # failed extractions get another chance
         session.execute(delete(DocumentText).where(DocumentText.status == "failed"))
         session.commit()
-    indexed = failures = 0
     ids = list(_all_ids(svc))
-    for start in range(0, len(ids), batch_size):
-        batch = search_docs(svc, ids[start:start + batch_size])
-        if batch:
-            indexed += index.index(batch)
-            progress(len(batch))
+    batches = (search_docs(svc, ids[start:start + batch_size])
+               for start in range(0, len(ids), batch_size))
+    indexed = index.index_new(batches, progress)
     index.after_rebuild()
     with svc.db.read_session() as session:
         failures = int(session.scalar(

@@ -29,7 +29,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol, runtime_checkable
@@ -227,6 +227,13 @@ class SearchIndex(Protocol):
 
     def clear(self) -> None:
         """Remove everything and stamp the current schema version (start of a reindex)."""
+        ...
+
+    def index_new(self, batches: Iterable[Sequence[SearchDoc]],
+                  progress: Callable[[int], None] = lambda _n: None) -> int:
+        """A rebuild's writes, after :meth:`clear`: documents not in the index yet, in
+        batches; the backend commits when it likes. ``progress(n)`` once a batch of ``n``
+        is taken; returns how many were written."""
         ...
 
     def after_rebuild(self) -> None:
