@@ -694,7 +694,7 @@ def _text_query(parsed: ParsedText, schema: fields.Schema, deadline: _Deadline |
         parts.append(parsed_text if deadline is None else _for_matching(parsed_text))
     for prefix in parsed.prefixes:
         if deadline is not None and fieldnames == TEXT_FIELDS:
-            parts.append(wq.Prefix(WORDS_FIELD, prefix))
+            parts.append(_WordPrefix(WORDS_FIELD, prefix))
         else:
             parts.append(wq.Or([wq.Prefix(f, prefix, boost=FIELD_BOOSTS[f])
                                 for f in fieldnames]))
@@ -735,6 +735,15 @@ def _for_matching(q: wq.Query) -> wq.Query:
         return wq.And([*(wq.Term(WORDS_FIELD, a + PAIR_JOIN + b)
                          for a, b in pairwise(q.words)), q])
     return q.apply(_for_matching)
+
+
+class _WordPrefix(wq.Prefix):  # type: ignore[misc]
+    """A prefix over the ``words`` field: its words, not the pairs they begin (as many as
+    the words again; the documents would be the same, the terms to read many more)."""
+
+    def _btexts(self, ixreader: Any) -> Iterator[bytes]:
+        return (btext for btext in super()._btexts(ixreader)
+                if PAIR_JOIN_BYTES not in btext)
 
 
 def _is_pair_phrase(q: wq.Query) -> bool:
@@ -924,7 +933,7 @@ def _set_algebra(q: wq.Query) -> bool:
     kind = type(q)
     if kind in (wq.Or, wq.And):
         return all(_set_algebra(sub) for sub in q.subqueries)
-    return kind in (wq.Term, wq.Prefix) or q is wq.NullQuery
+    return kind in (wq.Term, wq.Prefix, _WordPrefix) or q is wq.NullQuery
 
 
 def _word_docs(q: wq.Query, subsearcher: Any, postings: _PostingsCache,
@@ -949,14 +958,8 @@ def _word_docs(q: wq.Query, subsearcher: Any, postings: _PostingsCache,
         for part in parts[1:]:
             common.intersection_update(part)
         return list(common)
-    if kind is wq.Prefix:
-        reader = subsearcher.reader()
-        if q.fieldname == WORDS_FIELD:  # its words, not the pairs they begin
-            return _word_docs(wq.Or([wq.Term(WORDS_FIELD, text)
-                                     for text in reader.expand_prefix(WORDS_FIELD, q.text)
-                                     if PAIR_JOIN_BYTES not in text]),
-                              subsearcher, postings, check)
-        return _word_docs(q.simplify(reader), subsearcher, postings, check)
+    if kind in (wq.Prefix, _WordPrefix):
+        return _word_docs(q.simplify(subsearcher.reader()), subsearcher, postings, check)
     return []  # NullQuery, the only other query :func:`_set_algebra` lets through
 
 

@@ -136,7 +136,7 @@ def fields(tmp_path) -> WhooshIndex:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("text", [
     "visit", "visits", "monitor", "monitoring visit", "visit OR dose", "visit -site",
     "vis*", "mon* site", '"dose site"', '"site visit"', '"monitoring dose site"', "smith",
-    "01.01.01", "routine",
+    "01.01.01", "routine", 'mon* "monitoring dose site"',
 ])
 def test_matching_from_the_words_field_finds_what_the_text_fields_hold(
         fields: WhooshIndex, text: str) -> None:
@@ -164,6 +164,11 @@ def test_a_word_sought_everywhere_is_one_term_of_the_words_field(fields: WhooshI
                                         searcher.schema, deadline, ("title",))
 
     assert one == wq.And([wq.Term("words", "visit")])
+    with fields._searcher() as searcher:
+        prefix = whoosh_index._text_query(whoosh_index.parse_query_text("mon*"),
+                                          searcher.schema, deadline)
+        terms = {t for _f, t in prefix.simplify(searcher.reader()).iter_all_terms()}
+    assert terms == {"monitor"}  # the word, not the pairs it begins ("monitor+visit", …)
     assert "'words'" not in repr(head)  # only some fields: their own postings
 
 
