@@ -217,8 +217,13 @@ class WhooshIndex:
 
     # --- writing ------------------------------------------------------------------------
 
-    def _writer(self) -> Any:
+    def _writer(self, procs: int = 1) -> Any:
+        """The index's writer, in-process, or with ``procs`` writer processes (a rebuild)."""
         try:
+            if procs > 1:
+                return _ParallelWriter(self._ix, procs=procs, multisegment=True,
+                                       batchsize=200, subargs={"limitmb": 128},
+                                       timeout=self._lock_timeout_s, delay=0.05)
             return self._ix.writer(timeout=self._lock_timeout_s, delay=0.05, limitmb=128)
         except LockError as exc:
             raise SearchUnavailable(
@@ -259,35 +264,23 @@ class WhooshIndex:
         self._require_current_schema()
         docs = (doc for batch in _reported(batches, progress) for doc in batch)
         first = list(islice(docs, PARALLEL_FROM + 1))
-        parallel = len(first) > PARALLEL_FROM and min(os.cpu_count() or 1,
-                                                      MAX_WRITER_PROCS) > 1
+        procs = (min(os.cpu_count() or 1, MAX_WRITER_PROCS) if len(first) > PARALLEL_FROM
+                 else 1)
         rest = chain(first, docs)
         written = 0
         while (head := next(rest, None)) is not None:
-            written += self._write_new(chain([head], islice(rest, REBUILD_CHUNK - 1)),
-                                       parallel)
+            written += self._write_new(chain([head], islice(rest, REBUILD_CHUNK - 1)), procs)
         return written
 
-    def _write_new(self, docs: Iterable[SearchDoc], parallel: bool) -> int:
+    def _write_new(self, docs: Iterable[SearchDoc], procs: int) -> int:
         before = self._ix.doc_count_all()
-        try:
-            writer = (_ParallelWriter(self._ix, procs=min(os.cpu_count() or 1,
-                                                          MAX_WRITER_PROCS),
-                                      multisegment=True, batchsize=200,
-                                      subargs={"limitmb": 128},
-                                      timeout=self._lock_timeout_s, delay=0.05)
-                      if parallel else self._writer())
-        except LockError as exc:
-            raise SearchUnavailable(
-                f"The search index in {self.path} is locked by another writer.") from exc
+        writer = self._writer(procs)
         count = 0
         try:
             analyzer = writer.schema["body"].analyzer
             for doc in docs:
                 writer.add_document(**_fields_of(doc, analyzer))
                 count += 1
-            if isinstance(writer, _ParallelWriter):
-                writer.require_alive()
             writer.commit()
         except BaseException:
             _stop_writer(writer)
@@ -465,6 +458,10 @@ class _ParallelWriter(MpWriter):  # type: ignore[misc]
                 return
             except queue.Full:
                 continue
+
+    def commit(self, *args: Any, **kwargs: Any) -> None:
+        self.require_alive()  # a dead process's documents would be missing from the commit
+        super().commit(*args, **kwargs)
 
     def require_alive(self) -> None:
         dead = [task.exitcode for task in self.tasks if not task.is_alive()]
@@ -856,7 +853,8 @@ def _allowed(subsearcher: Any, restriction: wq.Query, narrow: bool, cache: _Allo
 class _PostingsCache(_KeptPerSegment):
     """A common term's docnums in a segment, deleted documents included, kept per
     (segment, field, term): reading them means unpickling and decompressing every posting
-    block with its positions (~150 ms for a word in 160,000 of 250,000 documents), while
+    block (~150 ms for a word in 160,000 of 250,000 documents from the text fields, whose
+    blocks carry word positions too; less from the ``words`` field), while
     the same common words come back search after search. Only lists of at least
     :data:`KEEP_FROM` documents are kept; shorter ones are a block or a few to read. A word
     in 170,000 documents takes ~650 KB over its fields: 64 MB keep about a hundred."""
