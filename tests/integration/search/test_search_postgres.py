@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from etmf.search import Scope, SearchQuery, postgres_index
 from etmf.search.postgres_index import PostgresIndex
@@ -187,3 +187,38 @@ def test_word_pairs_narrow_phrases_without_losing_a_match(
     found = {h.document_id for h in index.search(SearchQuery(phrase, SCOPE)).hits}
 
     assert found == expected
+
+
+def test_the_newest_candidates_are_the_same_read_through_the_words_or_walked_by_date(
+        pg_schemas: Callable[[], Engine], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Few matches in a large table are read through the words' index and sorted; many are
+    # found by walking the date index. Both must choose the same newest candidates, ties
+    # (same date, the higher number first) and undated documents (first, as on the walk)
+    # included.
+    monkeypatch.setattr(postgres_index, "RANK_CANDIDATES", 5)
+    engine = pg_schemas()
+    matches = [make_doc(n, text="the oxygen saturation log", title=f"Log {n}",
+                        document_date=None if n % 13 == 0 else date(2024, 1 + n % 12, 1))
+               for n in range(1, 41)]
+    others = [make_doc(1000 + n, text="a plan of the visits") for n in range(400)]
+    PostgresIndex(engine).index([*matches, *others])
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE search_documents"))
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_rest: statements.append(statement))
+
+    def search(walk_row_cost: int) -> tuple[list[tuple[int, float]], bool]:
+        monkeypatch.setattr(postgres_index, "WALK_ROW_COST", walk_row_cost)
+        statements.clear()
+        results = PostgresIndex(engine).search(SearchQuery("oxygen", SCOPE, limit=5))
+        assert results.total == 40
+        read_all = any("document_date + 0" in s for s in statements)
+        return [(h.document_id, h.score) for h in results.hits], read_all
+
+    walked, walk_read_all = search(0)
+    read, read_read_all = search(10**9)
+
+    assert (walk_read_all, read_read_all) == (False, True)
+    assert read == walked
+    assert len(walked) == 5
