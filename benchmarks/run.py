@@ -11,8 +11,8 @@ Steps (each a subprocess with its options; its whole output is kept in
                  as ``--instance``); figures: seconds, documents/s, events/s;
 - ``mixed``      benchmarks/mixed_load.py on each instance: requests/s, p50/p99, errors,
                  peak RSS per worker, beside a do-nothing gunicorn app;
-- ``whoosh``     benchmarks/whoosh_search.py on each SQLite instance (the mix's search
-                 forms through the server's Whoosh index, beside bare Whoosh);
+- ``forms``      benchmarks/search_forms.py on each instance (the mix's search forms
+                 through the server's index, beside bare Whoosh or bare SQL);
 - ``verify``     benchmarks/verify_speed.py at 1,000,000 events;
 - ``search``     benchmarks/search_speed.py (term, filtered, phrase; Whoosh and, with a
                  PostgreSQL URL, PostgreSQL);
@@ -103,18 +103,19 @@ def parse_search(out: str) -> list[Row]:
     return rows
 
 
-def whoosh_rows(size: str) -> Callable[[str], list[Row]]:
+def forms_rows(size: str) -> Callable[[str], list[Row]]:
     def parse(out: str) -> list[Row]:
         rows = []
+        backend = "postgresql" if "PostgreSQL full-text search" in out else "whoosh"
         for form, _n, p50, p95, worst, cut, floor in _f(
                 r"^(term|term \+ one site|term \+ status|phrase of common words)\s+(\d+)\s+"
                 r"([\d.]+)ms\s+([\d.]+)ms\s+([\d.]+)ms\s+(\d+)\s+([\d.]+)ms", out):
             if form.startswith("phrase"):  # within its bound, never cut
-                rows.append(Row(f"search whoosh {size} {form} (max)", float(p50), float(worst),
+                rows.append(Row(f"search {backend} {size} {form} (max)", float(p50), float(worst),
                                 float(floor), "ms (max in p95 column)", "max < 2000 ms",
                                 float(worst) < 2000 and cut == "0"))
             else:
-                rows.append(Row(f"search whoosh {size} {form}", float(p50), float(p95),
+                rows.append(Row(f"search {backend} {size} {form}", float(p50), float(p95),
                                 float(floor), "ms", "p95 < 200 ms", float(p95) < 200))
         return rows
 
@@ -335,11 +336,11 @@ def main(argv: list[str] | None = None) -> int:
                 PY, str(HERE / "mixed_load.py"), "--instance", str(inst), "--duration",
                 str(10 if q else args.duration), "--json", str(out)],
                 lambda _o: [], lambda label=label, out=out: mixed_rows(label, out)))
-    if wanted("whoosh") and not args.database_url:
+    if wanted("forms"):
         for label, inst in instances:
-            steps.append(Step(f"whoosh-{inst.name}", [
-                PY, str(HERE / "whoosh_search.py"), "--instance", str(inst), "--queries",
-                "5" if q else "30", "--floor-limit", "2" if q else "5"], whoosh_rows(label)))
+            steps.append(Step(f"forms-{inst.name}", [
+                PY, str(HERE / "search_forms.py"), "--instance", str(inst), "--queries",
+                "5" if q else "30", "--floor-limit", "2" if q else "5"], forms_rows(label)))
     largest = str(max(sizes))
     catalogue = [
         ("verify", [PY, str(HERE / "verify_speed.py"), "--events",

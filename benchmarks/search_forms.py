@@ -1,18 +1,24 @@
-"""Whoosh search on a generated SQLite instance: the mixed load's four search forms.
+"""Search on a generated instance, either backend: the mixed load's four search forms.
 
-    .venv/bin/python benchmarks/whoosh_search.py --instance /tmp/scale/sqlite-250k \\
+    .venv/bin/python benchmarks/search_forms.py --instance /tmp/scale/sqlite-250k \\
         [--queries 30] [--seed 5] [--floor-limit 10]
 
-Draws the forms `mixed_load.py` sends (a word, common or rare; the word at one site; the word
-with the status "approved"; a phrase of two common words), each ``--queries`` times with its
-own seed, and runs each through the server's index (``WhooshIndex.search`` with the search
-page's paging, facet size and 2 s bound, over the whole study) after warming it as
-``etmf serve`` does. Floor: bare Whoosh answering the same question (the same parsed words,
-the same filter as a Whoosh filter query, the page's 20 best by BM25F, the total and the five
-facets as Whoosh ``groupedby`` counts), on at most ``--floor-limit`` of each form's queries,
-since bare Whoosh has no time bound. Prints median, p95, max and how many ours cut at its
-bound, per form, beside the floor's median and the ratio; then the median and p95 of the
-same queries run again, once the words' postings are kept (what repeated words cost).
+(Until session 9 this was ``whoosh_search.py``, for Whoosh instances only.) Draws the forms
+`mixed_load.py` sends (a word, common or rare; the word at one site; the word with the status
+"approved"; a phrase of two common words), each ``--queries`` times with its own seed, and
+runs each through the server's index (``SearchIndex.search`` with the search page's paging,
+facet size and 2 s bound, over the whole study) after warming it as ``etmf serve`` does.
+
+Floor: the bare dependency answering the same question, on at most ``--floor-limit`` of each
+form's queries, since it has no time bound. On Whoosh, the same parsed words, the same filter
+as a Whoosh filter query, the page's 20 best by BM25F, the total and the five facets as
+Whoosh ``groupedby`` counts. On PostgreSQL, two plain statements over the same table and its
+indexes: the 20 best matches by ``ts_rank``, then the total and the five facets in one
+``GROUPING SETS`` count, both exact (``websearch_to_tsquery``, the same filters).
+
+Prints median, p95, max and how many ours cut at its bound, per form, beside the floor's
+median and the ratio; then the median and p95 of the same queries run again (on Whoosh, once
+the words' postings are kept; on PostgreSQL, with the rows in its cache).
 """
 
 from __future__ import annotations
@@ -79,6 +85,35 @@ def bare_whoosh(path: Path) -> Any:
     return answer
 
 
+def bare_postgres(engine: Any) -> Any:
+    """A function answering (text, filters) with two plain SQL statements: page, total and
+    facets, exact, on the server's own table and indexes."""
+    from sqlalchemy import text as sql
+
+    def answer(words: str, filters: dict[str, Any]) -> int:
+        where = "study_id = 1 AND tsv @@ q"
+        params: dict[str, Any] = {"words": words}
+        if filters.get("site_ids"):
+            where += " AND site_id = ANY(:sites)"
+            params["sites"] = sorted(filters["site_ids"])
+        if filters.get("statuses"):
+            where += " AND status = ANY(:statuses)"
+            params["statuses"] = sorted(filters["statuses"])
+        source = (f"FROM search_documents, websearch_to_tsquery('english', :words) AS q "
+                  f"WHERE {where}")
+        with engine.connect() as conn:
+            conn.execute(sql(f"SELECT document_id, ts_rank(tsv, q) AS r {source} "
+                             "ORDER BY r DESC LIMIT 20"), params).all()
+            counts = conn.execute(sql(
+                "SELECT grouping(zone, artifact_id, site_id, status, "
+                "extract(year FROM document_date)) AS g, count(*) AS n "
+                f"{source} GROUP BY GROUPING SETS (zone, artifact_id, site_id, status, "
+                "extract(year FROM document_date), ())"), params).all()
+        return next((n for g, n in counts if g == 31), 0)
+
+    return answer
+
+
 def main(argv: list[str] | None = None) -> None:
     from sqlalchemy import select
 
@@ -103,15 +138,14 @@ def main(argv: list[str] | None = None) -> None:
         svc = services(app)
         try:
             index = svc.search
-            if not hasattr(index, "path"):
-                raise SystemExit("not a Whoosh instance (its search backend is PostgreSQL)")
             with svc.db.read_session() as session:
                 sites = sorted(session.scalars(select(Site.id).where(Site.study_id == 1)))
             started = time.perf_counter()
             index.warm()
-            print(f"{index.count():,} documents; warming took "
+            print(f"{index.describe()}: {index.count():,} documents; warming took "
                   f"{(time.perf_counter() - started) * 1000:.0f} ms", flush=True)
-            floor = bare_whoosh(index.path)
+            floor = (bare_whoosh(index.path) if hasattr(index, "path")
+                     else bare_postgres(svc.db.engine))
             rows = []
             for n, form in enumerate(FORMS):
                 rng = random.Random(args.seed * 100 + n)
