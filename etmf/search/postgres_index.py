@@ -686,8 +686,6 @@ def _unindexed_newest_first() -> tuple[ColumnElement[Any], ...]:
     return ((c.document_date + literal_column("0", Integer)).desc(), c.document_id.desc())
 
 
-
-
 def _snippet_window(source: ColumnElement[str], probes: list[str]
                     ) -> tuple[ColumnElement[str], ColumnElement[bool]]:
     """The part of ``source`` to highlight, and whether it is a window rather than all of

@@ -223,7 +223,7 @@ class WhooshIndex:
         Segments are written as separate files, not packed into one compound file: the
         index is read without mmap (see the module docstring), and a compound file is then
         read through a Python sub-file object, one seek and read per call, which the
-        unpickling of every posting block's header calls about twenty times. Common words'
+        unpickling of every posting block's header calls about 27 times. Common words'
         first searches at 250,000 documents spent a fifth of their time there. Older
         compound segments stay readable and go as they are merged."""
         try:
