@@ -109,6 +109,7 @@ def bare_postgres(engine: Any) -> Any:
                 "extract(year FROM document_date)) AS g, count(*) AS n "
                 f"{source} GROUP BY GROUPING SETS (zone, artifact_id, site_id, status, "
                 "extract(year FROM document_date), ())"), params).all()
+        # grouping() sets a bit per key not grouped on: 31 (all five) is the () set, the total.
         return next((n for g, n in counts if g == 31), 0)
 
     return answer

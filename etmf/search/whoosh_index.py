@@ -110,6 +110,10 @@ REBUILD_CHUNK = 50_000
 #: :data:`PARALLEL_FROM`; starting processes costs more than it saves on fewer.
 MAX_WRITER_PROCS = 4
 PARALLEL_FROM = 2_000
+#: Every segment writer's options, in-process or in a rebuild's writer processes: 128 MB
+#: of postings pooled before a flush, and the segment's files kept separate (see
+#: :meth:`WhooshIndex._writer`).
+_SEGMENT_OPTIONS = {"limitmb": 128, "compound": False}
 #: Idle searchers kept per index object (one per concurrent search is the steady state).
 MAX_IDLE_SEARCHERS = 8
 
@@ -229,12 +233,11 @@ class WhooshIndex:
         try:
             if procs > 1:
                 return _ParallelWriter(self._ix, procs=procs, multisegment=True,
-                                       batchsize=200,
-                                       subargs={"limitmb": 128, "compound": False},
+                                       batchsize=200, subargs=_SEGMENT_OPTIONS,
                                        timeout=self._lock_timeout_s, delay=0.05,
-                                       compound=False)
-            return self._ix.writer(timeout=self._lock_timeout_s, delay=0.05, limitmb=128,
-                                   compound=False)
+                                       **_SEGMENT_OPTIONS)
+            return self._ix.writer(timeout=self._lock_timeout_s, delay=0.05,
+                                   **_SEGMENT_OPTIONS)
         except LockError as exc:
             raise SearchUnavailable(
                 f"The search index in {self.path} is locked by another writer and stayed "
