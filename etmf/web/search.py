@@ -8,9 +8,11 @@ signpost records only. Hits, totals and facets therefore never count a hidden do
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date
+from urllib.parse import urlencode
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template, request, url_for
 from flask_security import auth_required
 from sqlalchemy import select
 
@@ -129,8 +131,26 @@ def search():  # type: ignore[no-untyped-def]
         studies=studies,
         studies_by_id={s.id: s for s in studies}, sites=sites, page=page, per_page=PER_PAGE,
         searched=searched, unavailable=unavailable, drafts_hidden=drafts_hidden,
-        facet_label=_facet_label(sites), status_label=status_label,
+        facet_label=_facet_label(sites), status_label=status_label, href=search_href(args),
     )
+
+
+def search_href(args: Mapping[str, str]) -> Callable[..., str]:
+    """Links to this search with some parameters changed (a value of None drops one).
+
+    A results page has up to 80 of them (facet values, filters, pages): the path and each
+    kept parameter are encoded once per page, not once per link as ``url_for`` would.
+    """
+    base = url_for("search.search")
+    kept = {name: urlencode({name: value}) for name, value in args.items()}
+
+    def href(**changes: object) -> str:
+        parts = [pair for name, pair in kept.items() if name not in changes]
+        parts += [urlencode({name: value}) for name, value in changes.items()
+                  if value is not None]
+        return f"{base}?{'&'.join(parts)}" if parts else base
+
+    return href
 
 
 def shown_facets(facets: dict[str, dict[str, int]], most: int = FACET_SHOWN

@@ -3,6 +3,9 @@ see (ACC-2), with snippets, facets, a time bound and `etmf search reindex`."""
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -115,6 +118,38 @@ def test_facets_filter_and_a_status_change_reindexes(world, login, svc, corpus):
     assert indexing.flush(svc)
     obsolete = client.get("/search?q=quokka&status=obsolete").get_data(as_text=True)
     assert "1 result" in obsolete and "Draft plan" in obsolete
+
+
+def test_the_pages_own_facet_and_remove_links_filter_and_unfilter(world, login, corpus):
+    client = login(world.user("study_manager"))
+    page = client.get("/search?q=quokka&page=1").get_data(as_text=True)
+    site = world.site_ids["102"]
+    link = re.search(rf'href="([^"]*site={site}[^"]*)">Site 102', page)
+    assert link, "no facet link to site 102"
+
+    filtered = client.get(html.unescape(link.group(1))).get_data(as_text=True)
+
+    assert "1 result" in filtered and "CV site 102" in filtered
+    assert "Filtered by: site Site 102" in filtered
+    remove = re.search(r'href="([^"]*)">remove</a>', filtered)
+    assert remove
+    unfiltered = client.get(html.unescape(remove.group(1))).get_data(as_text=True)
+    assert "Filtered by" not in unfiltered
+    assert "CV site 101" in unfiltered and "CV site 102" in unfiltered
+
+
+def test_search_links_keep_the_other_parameters_encoded(app):
+    from werkzeug.datastructures import MultiDict
+
+    from etmf.web.search import search_href
+
+    with app.test_request_context("/"):
+        href = search_href(MultiDict([("q", '"site visit" & more'), ("site", "7"),
+                                      ("page", "3")]))
+
+        assert href(site="9", page=1) == "/search?q=%22site+visit%22+%26+more&site=9&page=1"
+        assert href(site=None, page=None) == "/search?q=%22site+visit%22+%26+more"
+        assert search_href(MultiDict())(page=None) == "/search"
 
 
 def test_a_slow_search_says_its_results_may_be_incomplete(world, login, corpus,

@@ -56,17 +56,47 @@ def test_above_the_threshold_totals_and_facets_are_estimated(corpus_engine: Engi
     assert len(results.hits) == 20
 
 
-def test_a_smaller_sample_scales_its_counts_up(corpus_engine: Engine,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(postgres_index, "SAMPLE_ROWS", CORPUS // 2)
+def test_a_sample_of_rows_scales_its_counts_up_and_is_read_through_its_own_index(
+        corpus_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1,000 rows hold 62 in 16: enough for a one-in-16 sample when 50 will do.
+    monkeypatch.setattr(postgres_index, "ROW_SAMPLE_ROWS", 50)
     index = PostgresIndex(corpus_engine, estimate_above=10)
+    statements: list[tuple[str, object]] = []
 
-    results = index.search(SearchQuery(PHRASE, SCOPE))
+    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "grouping" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(corpus_engine, "before_cursor_execute", capture)
+    try:
+        results = index.search(SearchQuery(PHRASE, SCOPE))
+    finally:
+        event.remove(corpus_engine, "before_cursor_execute", capture)
 
     assert results.total_estimated is True
-    # Half the blocks, counts doubled: never below what the page shows, roughly the truth.
+    # Counts times 16: never below what the page shows, roughly the truth.
     assert len(results.hits) == 20
     assert CORPUS // 4 <= results.total <= CORPUS * 4
+    assert results.total % 16 == 0
+    # The sample's condition is the partial index's own, word for word: the planner can
+    # read the sample's matches through that index (it would not if they differed).
+    [(statement, parameters)] = statements
+    assert postgres_index.sample_predicate(16) in statement
+    with corpus_engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql(
+            "EXPLAIN " + statement, parameters))  # type: ignore[arg-type]
+    assert "ix_search_documents_tsv_1in16" in plan
+
+
+def test_a_word_search_on_a_small_table_counts_every_row(corpus_engine: Engine) -> None:
+    # 1,000 rows hold fewer than ROW_SAMPLE_ROWS in 16: the "sample" is the whole table.
+    index = PostgresIndex(corpus_engine, estimate_above=10)
+
+    results = index.search(SearchQuery("patient", SCOPE))
+
+    assert (results.total, results.total_estimated) == (CORPUS, True)
+    assert sum(results.facets["status"].values()) == CORPUS
 
 
 def test_title_match_outranks_newer_body_matches_beyond_the_candidate_cap(
