@@ -138,6 +138,16 @@ def test_specialist_files_three_documents_qc_rejects_one_and_search_finds_its_te
     assert snippet.locator("mark").inner_text().lower() == "wombat"
     assert "stratified by" in snippet.inner_text()
 
+    # A facet value narrows the search to itself; "remove" widens it again.
+    page.get_by_test_id("facet-zone").get_by_role("link").first.click()
+    page.wait_for_url(re.compile(r".*[?&]zone=.*"))
+    assert page.get_by_text("Filtered by: zone").is_visible()
+    assert page.get_by_test_id("result-count").inner_text().startswith("1 result")
+    page.get_by_role("link", name="remove").click()
+    page.wait_for_url(lambda url: "zone=" not in url)
+    assert page.get_by_text("Filtered by").count() == 0
+    assert page.get_by_test_id("result-count").inner_text().startswith("1 result")
+
     # Every earlier version stays downloadable after a new version.
     page.get_by_test_id("hits").get_by_role("link").first.click()
     new = tmp_path / "Protocol_v4.pdf"
