@@ -179,6 +179,31 @@ def test_beyond_the_cap_the_newest_title_matches_are_ranked(
     assert [h.document_id for h in results.hits] == [104, 105, 106]
 
 
+@pytest.mark.parametrize("phrase", ['"oxygen saturation"', '"oxygen saturation" plan'])
+def test_a_phrase_in_an_old_title_outranks_newer_text_beyond_the_cap(
+        pg_schemas: Callable[[], Engine], monkeypatch: pytest.MonkeyPatch, phrase: str) -> None:
+    # Two words alone are answered by the title's word pairs; with another word the title
+    # is still checked for the phrase and the word.
+    monkeypatch.setattr(postgres_index, "RANK_CANDIDATES", 5)
+    engine = pg_schemas()
+    newer = [make_doc(n, title=f"Report {n}", text="the oxygen saturation plan log",
+                      document_date=date(2025, 1, n)) for n in range(1, 21)]
+    apart = make_doc(98, title="Saturation plan, oxygen", text="the oxygen saturation plan",
+                     document_date=date(2000, 1, 1))  # the phrase in its text only
+    titled = make_doc(99, title="Oxygen saturation plan", text="a plan",
+                      document_date=date(2001, 1, 1))
+    PostgresIndex(engine).index([*newer, apart, titled])
+
+    results = PostgresIndex(engine).search(SearchQuery(phrase, SCOPE, limit=3))
+
+    assert results.total == 22
+    # Found by its title, older than the five newest text matches; the title whose words
+    # are there but apart is no title match, and too old to be among the newest.
+    assert results.hits[0].document_id == 99
+    assert 98 not in {h.document_id for h in results.hits}
+    assert {h.document_id for h in results.hits[1:]} <= set(range(16, 21))
+
+
 def test_searches_are_planned_for_their_own_words(corpus_engine: Engine) -> None:
     # psycopg prepares a statement run five times; PostgreSQL would then plan it once for
     # any words. Each search transaction asks for a plan made for its own.
