@@ -16,7 +16,8 @@ tables live on :data:`search_metadata`, which the Alembic migrations include;
   with all its words would be read to check their order (a phrase of two common words that
   rarely stand together took 1.6 s at 250,000 documents). ``word_pairs`` (generated) holds
   each pair of lexemes at adjacent positions ("site visit") under a GIN index of its own;
-  a phrase first asks for its adjacent pairs (see :func:`_adjacent_pairs`).
+  a phrase first asks for its adjacent pairs (see :func:`_adjacent_pairs`). The pairs of
+  the title and metadata alone have an expression index, for a phrase's title candidates.
 * Ranking reads each ranked document's out-of-line ``tsv``, so only a capped candidate set is
   ranked by it (see :func:`_ranked_page`): the newest matches, and the newest matches of
   ``head_tsv`` (title and metadata, kept in the row). Snippets are highlighted in a window
