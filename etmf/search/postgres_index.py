@@ -655,8 +655,8 @@ def _ranked_page(conn: Connection, where: ColumnElement[bool], tsquery: ColumnEl
     newest_first = (c.document_date.desc(), c.document_id.desc())
     # The head set is matched on ``head_tsv`` alone: asking ``tsv`` too would make the
     # database read each candidate's out-of-line body vector (a phrase is rechecked on it).
-    # A head match is nearly always a full match (head_tsv is the start of tsv); the one
-    # exception, a negated word found in the body, is removed by the page's own match below.
+    # A head match is a full match: head_tsv is the start of tsv, and parse_query_text
+    # lets no negation through. The page's own match below checks every candidate anyway.
     head_where = _restriction(query)
     if pairs.pairs:  # a phrase: only rows whose title and metadata hold its word pairs
         head_where = and_(head_where, _head_has_pairs(pairs))

@@ -35,6 +35,9 @@ NAV = [("Search", "search.search", 20)]
 PER_PAGE = 20
 #: Values shown per facet, the largest counts first.
 FACET_SHOWN = 15
+#: The facets of the results, in the order the page lists them.
+FACET_HEADINGS = (("zone", "Zone"), ("artifact", "Artifact"), ("site", "Site"),
+                  ("status", "Status"), ("year", "Year"))
 TIME_BUDGET_S = 2.0
 
 
@@ -135,10 +138,6 @@ def search():  # type: ignore[no-untyped-def]
         facet_label=label, status_label=status_label, href=href,
         facet_lists=facet_lists(facets, label, href),
     )
-
-
-FACET_HEADINGS = (("zone", "Zone"), ("artifact", "Artifact"), ("site", "Site"),
-                  ("status", "Status"), ("year", "Year"))
 
 
 def facet_lists(facets: dict[str, list[tuple[str, int]]], label: Callable[[str, str], str],
