@@ -104,6 +104,11 @@ function response(status, headers, body)
   if status >= 400 then
     statuses[status] = (statuses[status] or 0) + 1
   end
+  -- Keep the session cookie the server renews, as a browser does (one per wrk thread).
+  local renewed = (headers["Set-Cookie"] or ""):match("^(session=[^;]*)")
+  if renewed then
+    cookie = cookie:gsub("session=[^;]*", function() return renewed end)
+  end
 end
 
 function done(summary, latency, requests)

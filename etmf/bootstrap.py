@@ -91,7 +91,8 @@ def make_flask(settings: Settings) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=settings.session_timeout_minutes * 60,
-        SESSION_REFRESH_EACH_REQUEST=True,
+        # The cookie is renewed when the activity mark is (guards.ACTIVITY_STEP).
+        SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_TIME_LIMIT=None,
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         REMEMBER_COOKIE_SECURE=settings.secure_cookies,

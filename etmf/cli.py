@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -187,10 +188,28 @@ def _after_fork(app: Flask) -> None:
     threading.Thread(target=warm, name="etmf-search-warm", daemon=True).start()
 
 
+#: Container allocations between two young-generation collections (CPython's default: 700).
+#: A page allocates a few thousand; at 700 each request paid several collections, and the
+#: tree page a full one every ~60 requests (benchmarks/RESULTS.md, session 11).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def _freeze_heap() -> None:
+    """Before the workers fork: move everything loaded so far (the app, the Reference Model,
+    the libraries) out of the collector's sight, so that no collection in a worker walks it
+    again (and so touches, and copies, the pages shared with the master), and collect the
+    young generation less often."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def run_gunicorn(instance: str | None, bind: str, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     app = _app(instance)
+    _freeze_heap()
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

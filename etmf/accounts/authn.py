@@ -131,7 +131,7 @@ def sign_in_refusal(user: User, session: Session | None = None) -> str | None:
 def inspection_window_refusal(session: Session, user: User, now: datetime) -> str | None:
     """For an inspector account (inspector grants, no other role): outside every window,
     say when access is valid. None for everyone else, and for inspectors inside a window."""
-    inspector, grants = inspector_state(session, user)
+    inspector, grants = inspector_state(user)
     if not inspector or user.memberships:
         return None  # an inspector membership (no window) is read-only but not time-boxed
     grants = [g for g in grants if g.revoked_at is None]
@@ -157,34 +157,22 @@ def inspection_window_refusal(session: Session, user: User, now: datetime) -> st
     return "Your inspection access has been withdrawn. Ask the sponsor's administrator."
 
 
-def inspector_state(session: Session, user: User) -> tuple[bool, list[InspectorGrant]]:
-    """(is an inspector account, all its inspector grants), once per request.
+def inspector_state(user: User) -> tuple[bool, list[InspectorGrant]]:
+    """(is an inspector account, all its inspector grants).
 
     An inspector account has inspector grants (or the inspector role) and no other role:
-    it is read-only and can sign in only inside a window.
+    it is read-only and can sign in only inside a window. The grants come with the user
+    (``User.inspector_grants``: joined by the per-request lookup, else loaded on first use).
     """
-    key = f"etmf_inspector_{user.id}"
-    try:
-        from flask import g
-
-        cached = g.get(key)
-    except RuntimeError:
-        g, cached = None, None  # type: ignore[assignment]
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    grants = list(session.scalars(select(InspectorGrant).where(
-        InspectorGrant.user_id == user.id).order_by(InspectorGrant.id)))
+    grants = list(user.inspector_grants)
     roles = {m.role for m in user.memberships}
     inspector = not user.is_admin and not (roles - {"inspector"}) and bool(roles or grants)
-    state = (inspector, grants)
-    if g is not None:
-        setattr(g, key, state)
-    return state
+    return inspector, grants
 
 
 def is_inspector_account(session: Session, user_id: int) -> bool:
     user = session.get(User, user_id)
-    return user is not None and inspector_state(session, user)[0]
+    return user is not None and inspector_state(user)[0]
 
 
 # ---- second factor (ACC-6) -----------------------------------------------------------------
@@ -229,7 +217,7 @@ class EtmfLoginForm(LoginForm):
 def load_access(session: Session, user: User, now: datetime) -> Access:
     """Memberships plus the inspector grants whose window contains ``now``."""
     grants = [Grant(m.study_id, m.site_id, m.role) for m in user.memberships]
-    inspector, inspections = inspector_state(session, user)
+    inspector, inspections = inspector_state(user)
     for g in inspections:
         if not g.is_active(now):
             continue

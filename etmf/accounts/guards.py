@@ -42,6 +42,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_ONLY_ALLOWED = frozenset({"security.logout", "inspection.raise_request",
                                "api_exchange.raise_request"})
 LAST_SEEN = "etmf_last_seen"
+#: How stale the activity mark may be before a request renews it.
+ACTIVITY_STEP = timedelta(seconds=60)
 
 
 def _svc():  # type: ignore[no-untyped-def]
@@ -92,7 +94,10 @@ def _session_guard():  # type: ignore[no-untyped-def]
     refusal = inspection_window_refusal(auth_session(), current_user._get_current_object(), now)
     if refusal:
         return _end_session("inspection window over", refusal)
-    session[LAST_SEEN] = utc_iso(now)
+    if now - seen >= min(ACTIVITY_STEP, timedelta(minutes=minutes) / 10):
+        # Written at most once a step: the cookie is then re-signed and sent only then, and
+        # a session ends at most one step before its timeout, never after it.
+        session[LAST_SEEN] = utc_iso(now)
     return None
 
 

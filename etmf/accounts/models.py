@@ -67,6 +67,10 @@ class User(Base, UserMixin):
         primaryjoin="and_(User.id == Membership.user_id, Membership.revoked_at.is_(None))",
         viewonly=True,
     )
+    #: Every inspector grant, revoked and expired ones too: the sign-in refusal names the
+    #: window that ended. Loaded with the user at each request (``find_user``).
+    inspector_grants: Mapped[list[InspectorGrant]] = relationship(
+        lazy="selectin", order_by="InspectorGrant.id", viewonly=True)
 
     @property
     def is_admin(self) -> bool:

@@ -42,12 +42,14 @@ class AuditedUserDatastore(SQLAlchemySessionUserDatastore):
     """
 
     def find_user(self, case_insensitive: bool = False, **kwargs: Any) -> User | None:
-        """Flask-Security-Too's lookup (one attribute), with roles and memberships joined.
+        """Flask-Security-Too's lookup (one attribute), with roles, memberships and inspector
+        grants joined.
 
         The signed-in user is looked up at every request, and every access check reads its
-        memberships: one query rather than the user and then its memberships.
+        memberships and grants: one query rather than the user and then each collection.
         """
-        stmt = select(User).options(joinedload(User.roles), joinedload(User.memberships))
+        stmt = select(User).options(joinedload(User.roles), joinedload(User.memberships),
+                                    joinedload(User.inspector_grants))
         for attr, value in kwargs.items():
             column = getattr(User, attr)
             stmt = stmt.where(func.lower(column) == func.lower(value) if case_insensitive
@@ -174,7 +176,8 @@ def init_security(app: Flask, svc: Any) -> None:
 
         if "Authorization" in request.headers:
             return  # an API token call: no session, no cookie
-        flask_session.permanent = True  # the cookie's lifetime; inactivity: guards.py
+        if not flask_session.permanent:  # setting it marks the session changed: re-sent
+            flask_session.permanent = True  # the cookie's lifetime; inactivity: guards.py
 
     user_authenticated.connect(_on_login, app)
     user_logged_out.connect(_on_logout, app)

@@ -173,3 +173,22 @@ def test_a_served_worker_warms_its_search_index_after_the_fork(app):
             thread.join(30)
 
     assert calls == ["etmf-search-warm"]
+
+
+def test_serve_hides_the_loaded_heap_from_the_collector_before_the_workers_fork():
+    """`etmf serve` freezes what start-up loaded (collections in a worker skip it) and
+    collects the young generation less often than CPython's default."""
+    import gc
+
+    from etmf.cli import GC_YOUNG_THRESHOLD, _freeze_heap
+
+    before = gc.get_threshold()
+    try:
+        gc.unfreeze()
+        _freeze_heap()
+        assert gc.get_freeze_count() > 10_000  # at least the imported modules' objects
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, before[1], before[2])
+        assert before[0] < GC_YOUNG_THRESHOLD
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

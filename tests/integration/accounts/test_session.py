@@ -31,6 +31,29 @@ def test_a_request_after_fifteen_idle_minutes_signs_out_with_a_message(world, lo
 
 
 @pytest.mark.req("ACC-7")
+def test_the_activity_mark_is_renewed_once_a_minute_and_never_extends_the_timeout(
+        world, login, clock):
+    client = login(world.user("tmf_specialist"))
+
+    def renews_cookie(path: str = "/") -> bool:
+        response = client.get(path)
+        assert response.status_code == 200
+        return any(c.startswith("session=") for c in response.headers.getlist("Set-Cookie"))
+
+    clock.advance(timedelta(seconds=30))
+    assert not renews_cookie()  # within the step: the cookie is neither re-signed nor sent
+    clock.advance(timedelta(seconds=31))
+    assert renews_cookie()  # a minute after the mark: renewed (mark = now)
+    clock.advance(timedelta(seconds=50))
+    assert not renews_cookie()  # 50 s after the mark
+    # Idle from here: the timeout runs from the mark, 50 s before the last request, so the
+    # session ends 14 min 10 s after that request, early by less than a step, never late.
+    clock.advance(timedelta(minutes=14, seconds=11))
+    response = client.get(f"/studies/{world.study_id}")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+@pytest.mark.req("ACC-7")
 def test_api_calls_with_an_expired_session_get_json_401(world, login, clock):
     client = login(world.user("monitor"))
     clock.advance(timedelta(minutes=16))
