@@ -17,21 +17,21 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ctms.deviations.models import Deviation
-from ctms.monitoring.services import next_visit_due, overdue_action_items
+from ctms.monitoring.services import overdue_items, visits_due
 from ctms.risk.indicators import BY_CODE, INDICATORS, Indicator, level, ratio
 from ctms.risk.models import KriThreshold
 from ctms.safety.models import SeriousAdverseEvent
 from ctms.safety.services import is_late
 from ctms.sites.models import SitePlan
-from ctms.sites.services import default_gap_finder
+from ctms.sites.services import default_study_gap_finder
 from ctms.subjects.models import Subject, Visit
 from etmf.accounts.access import Access
 from etmf.accounts.roles import Permission
-from etmf.audit.models import Event
+from etmf.audit.models import VISIT_COMPLETED_PREDICATE, Event
 from etmf.audit.store import UnitOfWork
 from etmf.errors import ValidationError
 from etmf.studies.models import Site
@@ -112,7 +112,7 @@ def entry_lags(session: Session, study_id: int, today: date) -> list[EntryLag]:
     (``source`` "edc"): the event log is where that fact lives."""
     since = today - timedelta(days=LAG_WINDOW_DAYS)
     rows = session.execute(select(Event.payload, Event.occurred_at).where(
-        Event.study_id == study_id, Event.type == "visit.completed",
+        Event.study_id == study_id, text(f"audit_events.{VISIT_COMPLETED_PREDICATE}"),
         Event.payload.contains('"source":"edc"')).order_by(Event.seq)).all()
     found: dict[int, date] = {}
     for payload, at in rows:
@@ -131,8 +131,10 @@ def entry_lags(session: Session, study_id: int, today: date) -> list[EntryLag]:
 def heat_map(session: Session, study_id: int, today: date,
              site_ids: frozenset[int] | None = None,
              gap_finder: GapFinder | None = None) -> list[SiteRow]:
-    """Every (visible) site of the study × every indicator."""
-    finder = gap_finder or default_gap_finder()
+    """Every (visible) site of the study × every indicator.
+
+    The essential-document gaps of all the sites are found in one pass over the EDL, unless
+    a ``gap_finder`` of one site is given."""
     limits = thresholds(session, study_id)
     sites = [s for s in session.scalars(select(Site).where(Site.study_id == study_id)
                                         .order_by(Site.number))
@@ -150,6 +152,18 @@ def heat_map(session: Session, study_id: int, today: date,
     for sae in session.scalars(select(SeriousAdverseEvent).where(
             SeriousAdverseEvent.study_id == study_id)):
         saes.setdefault(sae.site_id, []).append(sae)
+
+    if gap_finder is not None:
+        gaps_of = {site.id: list(gap_finder(session, site.id, today)) for site in sites}
+    else:
+        bulk = default_study_gap_finder()
+        gaps_of = {k: list(v) for k, v in bulk(
+            session, study_id, today, [s.id for s in sites]).items()} if bulk else {}
+
+    overdue_of: dict[int, list[Any]] = {}
+    for item in overdue_items(session, study_id, today, frozenset(s.id for s in sites)):
+        overdue_of.setdefault(item.site_id, []).append(item)
+    due_of = visits_due(session, sites)
 
     lags: dict[int, list[EntryLag]] = {}
     for lag in entry_lags(session, study_id, today):
@@ -178,9 +192,9 @@ def heat_map(session: Session, study_id: int, today: date,
         late = [s for s in saes.get(site.id, []) if is_late(s, today)]
         values["sae_timeliness"] = (Decimal(len(late)), f"{len(late)} of "
                                     f"{len(saes.get(site.id, []))} SAE reports late or overdue")
-        overdue = overdue_action_items(session, site.id, today)
+        overdue = overdue_of.get(site.id, [])
         values["action_items"] = (Decimal(len(overdue)), f"{len(overdue)} open past due date")
-        gaps = list(finder(session, site.id, today)) if finder else []
+        gaps = gaps_of.get(site.id, [])
         values["documents"] = (Decimal(len(gaps)), "; ".join(
             f"{g.artifact_name}: {g.problem}" for g in gaps) or "none missing or expired")
         entered = lags.get(site.id, [])
@@ -193,7 +207,7 @@ def heat_map(session: Session, study_id: int, today: date,
         else:
             values["data_entry_lag"] = (None, f"no visits entered from the EDC in "
                                               f"{LAG_WINDOW_DAYS} days")
-        due = next_visit_due(session, site)
+        due = due_of[site.id].on
         late_days = max(0, (today - due).days) if due else None
         values["monitoring"] = (Decimal(late_days) if late_days is not None else None,
                                 f"next visit due {due.isoformat()}" if due

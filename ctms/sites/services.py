@@ -73,6 +73,16 @@ class SiteNotReady(InvalidTransition):
         self.gaps = list(gaps)
 
 
+def default_study_gap_finder() -> Callable[..., dict[int, Sequence[Any]]] | None:
+    """The same check for many sites at once (``study_site_gaps(session, study_id, today,
+    site_ids)`` → gaps by site id), when the EDL area is installed."""
+    try:
+        module = importlib.import_module("etmf.tracking.readiness")
+    except ModuleNotFoundError:
+        return None
+    return getattr(module, "study_site_gaps", None)
+
+
 def site_gaps(session: Session, site_id: int, today: date,
               gap_finder: GapFinder | None = None) -> list[Any]:
     finder = gap_finder or default_gap_finder()

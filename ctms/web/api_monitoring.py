@@ -109,7 +109,7 @@ def overdue(study_id: int):  # type: ignore[no-untyped-def]
     sites = [s for s in session.scalars(select(Site).where(Site.study_id == study_id)
                                         .order_by(Site.number))
              if scope is None or s.id in scope]
-    dues = {s.id: mon.visit_due(session, s) for s in sites}
+    dues = mon.visits_due(session, sites)
     return jsonify({"on": today.isoformat(), "sites": [{
         "site_id": s.id, "number": s.number, "next_visit_due": _iso(dues[s.id].on),
         "because": dues[s.id].reason} for s in sites],

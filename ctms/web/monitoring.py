@@ -132,7 +132,7 @@ def visits(study_id: int):  # type: ignore[no-untyped-def]
     return render_template(
         "monitoring/visits.html", study=study, sites=sites, picked=picked, by_id=by_id,
         visits=mon.visits(session, study_id, site_ids), items=items, today=today,
-        due={s.id: mon.visit_due(session, s) for s in sites},
+        due=mon.visits_due(session, sites),
         late_reports=mon.overdue_reports(session, study_id, today, site_ids),
         report_days=mon.REPORT_DAYS,
         rule=mon.rule_of(session, study_id), kinds=mon.KINDS, modes=mon.MODES,

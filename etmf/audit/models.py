@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from etmf.db import Base, UTCDateTime
+
+#: The condition of the partial index of EDC visit completions (migration 0026), written out:
+#: a database uses a partial index only for a query that states its condition.
+VISIT_COMPLETED_PREDICATE = "type = 'visit.completed'"
 
 
 class Event(Base):
@@ -20,6 +24,9 @@ class Event(Base):
         Index("ix_audit_events_actor", "actor_id"),
         Index("ix_audit_events_study", "study_id"),
         Index("ix_audit_events_occurred_at", "occurred_at"),
+        Index("ix_audit_events_visit_completed", "study_id", "seq",
+              postgresql_where=text(VISIT_COMPLETED_PREDICATE),
+              sqlite_where=text(VISIT_COMPLETED_PREDICATE)),
     )
 
     seq: Mapped[int] = mapped_column(

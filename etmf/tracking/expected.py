@@ -130,6 +130,8 @@ def entry_states(session: Session, study_id: int, today: date, *, site_id: int |
         or_(Document.expiry_date.is_not(None), Document.artifact_id.in_(list(validity))))
     if site_id is not None:
         exp_q = exp_q.where(Document.site_id == site_id)
+    if country_id is not None:
+        exp_q = exp_q.where(Document.country_id == country_id)
     if site_ids is not None:
         exp_q = exp_q.where(Document.site_id.in_(sorted(site_ids)))
     if artifacts is not None:

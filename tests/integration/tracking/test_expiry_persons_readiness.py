@@ -8,8 +8,20 @@ import pytest
 
 from etmf.tracking import services as tracking
 from etmf.tracking.expiry import expiring_documents
-from etmf.tracking.readiness import Gap, readiness, site_gaps
+from etmf.tracking.readiness import Gap, readiness, site_gaps, study_site_gaps
 from etmf.tracking.services import Scope
+
+
+def assert_study_gaps_are_each_sites(tracker, today: date) -> None:
+    """The heat map's one-pass ``study_site_gaps`` finds what ``site_gaps`` finds site by
+    site, for the whole study and for some of its sites."""
+    w = tracker.w
+    one_by_one = {sid: tracker.read(site_gaps, sid, today) for sid in w.site_ids.values()}
+    assert tracker.read(study_site_gaps, w.study_id, today) == {
+        sid: gaps for sid, gaps in one_by_one.items() if gaps}
+    some = [w.site_ids["101"], w.site_ids["201"]]
+    assert tracker.read(study_site_gaps, w.study_id, today, some) == {
+        sid: one_by_one[sid] for sid in some if one_by_one[sid]}
 
 
 @pytest.mark.req("FR-TRACK-3")
@@ -51,6 +63,7 @@ def test_renewing_a_persons_cv_clears_the_flag_at_every_site(tracker, clock):
         gaps = tracker.read(site_gaps, w.site_ids[site], today)
         assert gaps == [Gap("088", "Sub-Investigator Curriculum Vitae", "expired", old)] \
             if site == "101" else [g.problem for g in gaps] == ["expired"]
+    assert_study_gaps_are_each_sites(tracker, today)  # a person's document, at two sites
     assert [e.document_id for e in tracker.read(expiring_documents, w.study_id, today,
                                                 expired=True)] == [old]
     new = tracker.file("05.02.05", site="101", document_date=today - timedelta(days=1),
@@ -79,6 +92,7 @@ def test_site_gaps_name_missing_and_unapproved_start_up_documents_only(tracker, 
     # Site 102 shares Germany's country-level gap; France's site 201 has nothing expected.
     assert [g.artifact_id for g in tracker.read(site_gaps, w.site_ids["102"], today)] == ["052"]
     assert tracker.read(site_gaps, w.site_ids["201"], today) == []
+    assert_study_gaps_are_each_sites(tracker, today)  # site and country entries
     r = tracker.read(readiness, w.study_id, today, site_id=w.site_ids["101"])
     assert (len(r.missing), len(r.not_approved), r.ready) == (2, 1, False)
 
