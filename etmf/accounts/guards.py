@@ -57,10 +57,23 @@ def init_app(app: Flask) -> None:
     app.before_request(_read_only_guard)
     app.before_request(_inspector_document_guard)
     app.after_request(_inspector_document_access)
+    app.jinja_env.globals["session_seconds_left"] = seconds_left
 
 
 def mark_activity() -> None:
     session[LAST_SEEN] = utc_iso(_svc().clock.now())
+
+
+def seconds_left() -> int:
+    """Seconds until the session ends without activity, by the mark the server counts from
+    (up to a step older than the last request): what session.js warns before."""
+    svc = _svc()
+    full = svc.settings.session_timeout_minutes * 60
+    try:
+        seen = datetime.fromisoformat(str(session.get(LAST_SEEN)))
+    except ValueError:
+        return full
+    return max(0, min(full, int(full - (svc.clock.now() - seen).total_seconds())))
 
 
 def _is_session_user() -> bool:

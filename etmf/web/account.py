@@ -61,5 +61,10 @@ def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/keepalive")
 @auth_required("session")
 def keepalive():  # type: ignore[no-untyped-def]
-    """Touched by session.js when the person chooses to stay signed in."""
-    return jsonify(status="ok", timeout_minutes=services().settings.session_timeout_minutes)
+    """Touched by session.js when the person chooses to stay signed in: renews the activity
+    mark now (an ordinary request renews it at most once a step)."""
+    from etmf.accounts.guards import mark_activity, seconds_left
+
+    mark_activity()
+    return jsonify(status="ok", timeout_minutes=services().settings.session_timeout_minutes,
+                   seconds_left=seconds_left())

@@ -6,7 +6,10 @@
   var minutes = parseInt(script && script.getAttribute("data-timeout-minutes"), 10);
   var keepalive = script && script.getAttribute("data-keepalive");
   if (!minutes || !keepalive) { return; }
-  var warnAfter = Math.max(minutes * 60 - 60, 5) * 1000;
+  // The server counts from its activity mark, renewed at most once a minute: it says how
+  // many seconds are left at this page.
+  var left = parseInt(script.getAttribute("data-seconds-left"), 10);
+  var warnAfter = Math.max((isNaN(left) ? minutes * 60 : left) - 60, 5) * 1000;
   var timer = null;
 
   function notice() {
@@ -26,7 +29,12 @@
     stay.textContent = "Stay signed in";
     stay.addEventListener("click", function () {
       fetch(keepalive, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-        .then(function (r) { if (r.ok) { hide(); start(); } else { window.location.reload(); } });
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) {
+          if (!body) { window.location.reload(); return; }
+          warnAfter = Math.max(body.seconds_left - 60, 5) * 1000;
+          hide(); start();
+        });
     });
     var dismiss = document.createElement("button");
     dismiss.type = "button";

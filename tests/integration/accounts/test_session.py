@@ -38,7 +38,13 @@ def test_the_activity_mark_is_renewed_once_a_minute_and_never_extends_the_timeou
     def renews_cookie(path: str = "/") -> bool:
         response = client.get(path)
         assert response.status_code == 200
-        return any(c.startswith("session=") for c in response.headers.getlist("Set-Cookie"))
+        renewed = any(c.startswith("session=") for c in response.headers.getlist("Set-Cookie"))
+        left = int(response.get_data(as_text=True).split('data-seconds-left="')[1]
+                   .split('"')[0])
+        seconds_left.append(left)
+        return renewed
+
+    seconds_left: list[int] = []
 
     clock.advance(timedelta(seconds=30))
     assert not renews_cookie()  # within the step: the cookie is neither re-signed nor sent
@@ -46,11 +52,24 @@ def test_the_activity_mark_is_renewed_once_a_minute_and_never_extends_the_timeou
     assert renews_cookie()  # a minute after the mark: renewed (mark = now)
     clock.advance(timedelta(seconds=50))
     assert not renews_cookie()  # 50 s after the mark
+    # The warning script counts from the mark the server counts from.
+    assert seconds_left == [15 * 60 - 30, 15 * 60, 15 * 60 - 50]
     # Idle from here: the timeout runs from the mark, 50 s before the last request, so the
     # session ends 14 min 10 s after that request, early by less than a step, never late.
     clock.advance(timedelta(minutes=14, seconds=11))
     response = client.get(f"/studies/{world.study_id}")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+@pytest.mark.req("ACC-7")
+def test_staying_signed_in_renews_the_mark_at_once(world, login, clock):
+    client = login(world.user("monitor"))
+    clock.advance(timedelta(seconds=50))
+    stay = client.get("/account/keepalive", headers={"Accept": "application/json"})
+    assert stay.status_code == 200 and stay.json["seconds_left"] == 15 * 60
+    assert any(c.startswith("session=") for c in stay.headers.getlist("Set-Cookie"))
+    clock.advance(timedelta(minutes=14, seconds=50))  # 15 min 40 s after sign-in
+    assert client.get(f"/studies/{world.study_id}").status_code == 200
 
 
 @pytest.mark.req("ACC-7")
