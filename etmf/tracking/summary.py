@@ -89,6 +89,16 @@ def refresh(write_session: Callable[[], AbstractContextManager[Session]],
         return True
 
 
+def ensure_fresh(session: Session,
+                 write_session: Callable[[], AbstractContextManager[Session]],
+                 study_id: int) -> None:
+    """Build the study's caches if needed, then end ``session``'s read snapshot so that its
+    next statement sees them."""
+    if not is_fresh(session, study_id):
+        refresh(write_session, study_id)
+        session.commit()
+
+
 def rebuild(s: Session, study_id: int) -> None:
     """Recompute every cache of the study from the read tables (inside the caller's write
     transaction): the reference the incremental upkeep must always equal."""

@@ -40,8 +40,11 @@ def _panel_helpers() -> dict[str, object]:
 @auth_required("session")
 def landing(study_id: int):  # type: ignore[no-untyped-def]
     """Summary of the study for an inspector: counts by zone, requests, completeness."""
+    from etmf.tracking.summary import ensure_fresh
+
     study = load_study(study_id)
     session = db_session()
+    ensure_fresh(session, services().db.write_session, study_id)
     base = visible_documents(study_id).subquery()
     by_zone = dict(session.execute(select(base.c.zone, func.count()).group_by(base.c.zone))
                    .all())

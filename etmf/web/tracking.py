@@ -128,9 +128,7 @@ def figures_of(study_id: int) -> tuple[summary.Figures, TrackingTargets]:
     refreshing the study's caches first if anything changed since they were computed."""
     session = db_session()
     model = load_reference_model()
-    if not summary.is_fresh(session, study_id):
-        summary.refresh(services().db.write_session, study_id)
-        session.commit()  # end the read snapshot: the next statement sees the fresh caches
+    summary.ensure_fresh(session, services().db.write_session, study_id)
     access = current_access()
     sites, countries = _places(study_id)
     site_label = {k: f"Site {v.number}" for k, v in sites.items()}
