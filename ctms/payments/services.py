@@ -305,17 +305,63 @@ class Discrepancy:
     message: str
 
 
-def study_summary(session: Session, study_id: int, sites: list[Site]) -> list[SiteMoney]:
+@dataclass
+class Books:
+    """The payment records of some sites, read in a few statements for all of them (the
+    overview shows every site of a study: 500 in a Phase III trial)."""
+
+    contracts: dict[int, PaymentContract]
+    items: dict[int, list[PaymentItem]]  # by site, oldest first
+    lines: dict[int, list[PaymentLine]]  # by site, oldest first
+    batches: dict[int, PaymentBatch]
+    rates: dict[int, list[PaymentRate]]  # by site, in rates_of's order
+    _accruals: dict[int, tuple[list[Accrual], list[Any]]] = field(default_factory=dict)
+
+    def accruals(self, session: Session, contract: PaymentContract
+                 ) -> tuple[list[Accrual], list[Any]]:
+        """``site_accruals`` of the contract, worked out once per Books."""
+        if contract.site_id not in self._accruals:
+            self._accruals[contract.site_id] = site_accruals(session, contract)
+        return self._accruals[contract.site_id]
+
+
+def books(session: Session, sites: list[Site]) -> Books:
+    ids = sorted(site.id for site in sites)
+
+    def by_site(stmt: Any) -> dict[int, list[Any]]:
+        found: dict[int, list[Any]] = {}
+        for row in session.scalars(stmt):
+            found.setdefault(row.site_id, []).append(row)
+        return found
+
+    items = by_site(select(PaymentItem).where(PaymentItem.site_id.in_(ids))
+                    .order_by(PaymentItem.id))
+    batch_ids = sorted({i.batch_id for site_items in items.values() for i in site_items})
+    return Books(
+        contracts={c.site_id: c for c in session.scalars(
+            select(PaymentContract).where(PaymentContract.site_id.in_(ids)))},
+        items=items,
+        lines=by_site(select(PaymentLine).where(PaymentLine.site_id.in_(ids))
+                      .order_by(PaymentLine.id)),
+        batches={b.id: b for b in session.scalars(
+            select(PaymentBatch).where(PaymentBatch.id.in_(batch_ids)))} if batch_ids else {},
+        rates=by_site(select(PaymentRate).where(PaymentRate.site_id.in_(ids))
+                      .order_by(PaymentRate.kind, PaymentRate.visit_code, PaymentRate.code)))
+
+
+def study_summary(session: Session, study_id: int, sites: list[Site],
+                  read: Books | None = None) -> list[SiteMoney]:
+    read = read or books(session, sites)
     rows = []
     for site in sites:
-        contract = contract_of(session, site.id)
+        contract = read.contracts.get(site.id)
         row = SiteMoney(site, contract)
         if contract is not None:
-            accrued = site_accruals(session, contract)[0]
+            accrued = read.accruals(session, contract)[0]
             row.accrued = sum(a.amount for a in accrued)
-            done = _batched_keys(session, site.id)
+            done = {line.key for line in read.lines.get(site.id, [])}
             row.unbilled = sum(a.amount for a in accrued if a.key not in done)
-        for item in session.scalars(select(PaymentItem).where(PaymentItem.site_id == site.id)):
+        for item in read.items.get(site.id, []):
             row.holdback += item.holdback
             if item.paid_amount is not None:
                 row.paid += item.paid_amount
@@ -325,27 +371,24 @@ def study_summary(session: Session, study_id: int, sites: list[Site]) -> list[Si
     return rows
 
 
-def discrepancies(session: Session, sites: list[Site]) -> list[Discrepancy]:
+def discrepancies(session: Session, sites: list[Site],
+                  read: Books | None = None) -> list[Discrepancy]:
     """Paid vs due, batched vs contracted, and activities the contract does not price."""
+    read = read or books(session, sites)
     out: list[Discrepancy] = []
     for site in sites:
-        contract = contract_of(session, site.id)
-        items = list(session.scalars(select(PaymentItem).where(PaymentItem.site_id == site.id)
-                                     .order_by(PaymentItem.id)))
-        batches = {b.id: b for b in session.scalars(select(PaymentBatch).where(
-            PaymentBatch.id.in_([i.batch_id for i in items])))} if items else {}
-        for item in items:
+        contract = read.contracts.get(site.id)
+        for item in read.items.get(site.id, []):
             if item.paid_amount is not None and item.paid_amount != item.net:
                 out.append(Discrepancy(site.id, "paid_differs", (
-                    f"Site {site.number}, batch {batches[item.batch_id].number}: paid "
+                    f"Site {site.number}, batch {read.batches[item.batch_id].number}: paid "
                     f"{money.display(item.paid_amount, item.currency)} but "
                     f"{money.display(item.net, item.currency)} was due.")))
         if contract is None:
             continue
-        accrued, unpriced = site_accruals(session, contract)
+        accrued, unpriced = read.accruals(session, contract)
         now = {a.key: a for a in accrued}
-        for line in session.scalars(select(PaymentLine).where(PaymentLine.site_id == site.id)
-                                    .order_by(PaymentLine.id)):
+        for line in read.lines.get(site.id, []):
             current = now.get(line.key)
             if current is None:
                 out.append(Discrepancy(site.id, "not_accrued", (

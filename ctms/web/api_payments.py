@@ -110,8 +110,9 @@ def payments(study_id: int):  # type: ignore[no-untyped-def]
     current_access().require(Permission.MANAGE_PAYMENTS, study_id)
     session = db_session()
     sites = _sites(study_id)
+    read = pay.books(session, sites)
     rows = []
-    for r in pay.study_summary(session, study_id, sites):
+    for r in pay.study_summary(session, study_id, sites, read):
         cur = r.contract.currency if r.contract else "EUR"
         rows.append({"site_id": r.site.id, "site": r.site.number,
                      "currency": r.contract.currency if r.contract else None,
@@ -120,7 +121,7 @@ def payments(study_id: int):  # type: ignore[no-untyped-def]
     return jsonify({"sites": rows,
                     "discrepancies": [{"site_id": d.site_id, "kind": d.kind,
                                        "message": d.message}
-                                      for d in pay.discrepancies(session, sites)],
+                                      for d in pay.discrepancies(session, sites, read)],
                     "batches": [_batch_json(b) for b in pay.batches(session, study_id)]})
 
 

@@ -69,10 +69,14 @@ def parse_rates(text: str) -> list[pay.RateSpec]:
     return rates
 
 
-def rates_text(site_id: int) -> str:
+def rates_text(site_id: int, read: pay.Books | None = None) -> str:
     lines = []
-    contract = pay.contract_of(db_session(), site_id)
-    for r in pay.rates_of(db_session(), site_id):
+    if read is None:
+        contract, rates = pay.contract_of(db_session(), site_id), pay.rates_of(db_session(),
+                                                                               site_id)
+    else:
+        contract, rates = read.contracts.get(site_id), read.rates.get(site_id, [])
+    for r in rates:
         code = f"{r.code}@{r.visit_code}" if r.kind == "procedure" else r.code
         amount = money.to_text(r.amount, contract.currency if contract else "EUR")
         lines.append(f"{r.kind} {code} {amount}" + (f" {r.label}" if r.label != r.code
@@ -110,7 +114,8 @@ def payments(study_id: int):  # type: ignore[no-untyped-def]
     access.require(Permission.MANAGE_PAYMENTS, study_id)
     session = db_session()
     sites = _visible_sites(study_id)
-    summary = pay.study_summary(session, study_id, sites)
+    read = pay.books(session, sites)
+    summary = pay.study_summary(session, study_id, sites, read)
     detail = None
     wanted = request.args.get("batch", "")
     if wanted.isdigit() and len(wanted) < 10:
@@ -122,10 +127,11 @@ def payments(study_id: int):  # type: ignore[no-untyped-def]
             detail = None
     return render_template(
         "ctms/payments.html", study=study, summary=summary,
-        discrepancies=pay.discrepancies(session, sites), batches=pay.batches(session, study_id),
+        discrepancies=pay.discrepancies(session, sites, read),
+        batches=pay.batches(session, study_id),
         detail=detail, sites_by_id={s.id: s for s in sites}, money=money,
         statuses=pay.BATCH_STATUSES, milestones=MILESTONES, today=services().clock.now().date(),
-        rates={s.id: rates_text(s.id) for s in sites})
+        rates={s.id: rates_text(s.id, read) for s in sites})
 
 
 @bp.post("/studies/<int:study_id>/payments/contract")

@@ -130,6 +130,28 @@ def test_paid_vs_due_and_batched_vs_contracted_are_flagged(ctms, world, svc, pai
     # re-billed (the V2 activity is paid), nothing else is new.
     assert (summary.accrued, summary.unbilled, summary.paid, summary.holdback) == (
         232525, 0, 204800, 22758)
+    # The overview of every site reads the same in as many statements as one site's.
+    from sqlalchemy import event
+
+    def overview(s, sites):  # type: ignore[no-untyped-def]
+        statements: list[str] = []
+        listen = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(svc.db.engine, "before_cursor_execute", listen)
+        try:
+            read = pay.books(s, sites)
+            found = (pay.discrepancies(s, sites, read),
+                     pay.study_summary(s, world.study_id, sites, read))
+        finally:
+            event.remove(svc.db.engine, "before_cursor_execute", listen)
+        return found, len(statements)
+
+    with svc.db.read_session() as s:
+        every = list(s.scalars(select(pay.Site).where(pay.Site.study_id == world.study_id)))
+        (one_flags, one_rows), one_sql = overview(s, [s.get(pay.Site, world.site_ids["101"])])
+        (all_flags, all_rows), all_sql = overview(s, every)
+    assert len(every) > 1 and all_sql == one_sql
+    assert all_flags == one_flags == flags
+    assert [r for r in all_rows if r.site.id == world.site_ids["101"]][0].accrued == 232525
 
 
 @pytest.mark.req("FR-CTMS-8")
