@@ -7,6 +7,7 @@ amendment activated later replaces the earlier version from its activation date 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,6 +23,11 @@ from etmf.errors import Conflict, NotFound, ValidationError
 from etmf.studies.models import Site, Study
 
 KIND_LABELS = {"protocol": "Protocol", "icf": "Informed consent form"}
+#: What the study page offers as a version's TMF document (Reference Model 3.3.1: Protocol,
+#: Protocol Amendment, Informed Consent Form) and as a site's approval (IRB or IEC Decision).
+#: A list of every approved document of a Phase III study would be 175,000 options.
+VERSION_ARTIFACTS = ("02.01.02", "02.01.04", "02.02.03")
+APPROVAL_ARTIFACTS = ("04.01.02",)
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,23 @@ def version_in_force(session: Session, site_id: int, kind: str,
         .limit(1)
     ).scalar_one_or_none()
     return row
+
+
+def versions_in_force(session: Session, study_id: int, site_ids: Collection[int],
+                      on: date) -> dict[tuple[int, str], StudyDocumentVersion | None]:
+    """``version_in_force`` of every (site, kind) of the given sites, in two statements."""
+    latest: dict[tuple[int, str], int] = {}
+    for site_id, kind, version_id in session.execute(
+            select(SiteVersionApproval.site_id, SiteVersionApproval.kind,
+                   SiteVersionApproval.version_id)
+            .where(SiteVersionApproval.study_id == study_id,
+                   SiteVersionApproval.activated_on.is_not(None),
+                   SiteVersionApproval.activated_on <= on)
+            .order_by(SiteVersionApproval.activated_on, SiteVersionApproval.id)):
+        latest[(site_id, kind)] = version_id  # the last activated wins, as in version_in_force
+    by_id = {v.id: v for v in versions(session, study_id)}
+    return {(site_id, kind): by_id.get(latest[(site_id, kind)]) if (site_id, kind) in latest
+            else None for site_id in site_ids for kind in ("protocol", "icf")}
 
 
 def versions(session: Session, study_id: int) -> list[StudyDocumentVersion]:

@@ -112,8 +112,7 @@ def study(study_id: int):  # type: ignore[no-untyped-def]
     today = _today()
     sites = _visible_sites(study_id)
     site_ids = frozenset(s.id for s in sites)
-    in_force = {(s.id, kind): plan_svc.version_in_force(session, s.id, kind, today)
-                for s in sites for kind in ("protocol", "icf")}
+    in_force = plan_svc.versions_in_force(session, study_id, site_ids, today)
     enrollment = study_enrollment(session, study_id, today,
                                   access.site_scope(study_id))
     charts = {"study": enrollment_svg(
@@ -131,15 +130,22 @@ def study(study_id: int):  # type: ignore[no-untyped-def]
         assert isinstance(gaps, list) and all(isinstance(g, dict) for g in gaps)
     except (ValueError, AssertionError):
         gaps = []
-    documents = session.scalars(select(Document).where(Document.study_id == study_id,
-                                                       Document.status == "approved")
-                                .order_by(Document.title)).all() \
-        if access.can(Permission.MANAGE_STUDY, study_id) else []
+    def approved(numbers: tuple[str, ...]) -> list[Any]:
+        if not access.can(Permission.MANAGE_STUDY, study_id):
+            return []
+        return list(session.execute(
+            select(Document.id, Document.artifact_number, Document.title, Document.site_id)
+            .where(Document.study_id == study_id, Document.status == "approved",
+                   Document.artifact_number.in_(numbers)).order_by(Document.title)))
+
+    version_documents = approved(plan_svc.VERSION_ARTIFACTS)
+    approval_documents = [d for d in approved(plan_svc.APPROVAL_ARTIFACTS)
+                          if d.site_id is None or d.site_id in site_ids]
     person_numbers = [n for numbers in personnel.KINDS.values() for n in numbers]
-    person_documents = session.scalars(
-        select(Document).where(Document.study_id == study_id,
-                               Document.artifact_number.in_(person_numbers),
-                               Document.status.in_(("draft", "in_qc", "approved")))
+    person_documents = session.execute(
+        select(Document.id, Document.artifact_number, Document.title, Document.site_id)
+        .where(Document.study_id == study_id, Document.artifact_number.in_(person_numbers),
+               Document.status.in_(("draft", "in_qc", "approved")))
         .order_by(Document.artifact_number, Document.title)).all() \
         if access.can(Permission.MANAGE_STUDY, study_id) else []
     return render_template(
@@ -148,7 +154,8 @@ def study(study_id: int):  # type: ignore[no-untyped-def]
         approvals=[a for a in plan_svc.approvals(session, study_id) if a.site_id in site_ids],
         in_force=in_force, enrollment=enrollment, charts=charts, today=today,
         statuses=sites_svc.STATUS_LABELS, transitions=sites_svc.TRANSITIONS, gaps=gaps,
-        schedule=subj.schedule(session, study_id), documents=documents,
+        schedule=subj.schedule(session, study_id), version_documents=version_documents,
+        approval_documents=approval_documents,
         personnel=personnel.key_personnel(session, site_ids, today),
         person_kinds=list(personnel.KINDS), person_roles=personnel.ROLES,
         person_documents=[d for d in person_documents if d.site_id is None

@@ -57,6 +57,12 @@ def test_study_page_shows_sites_versions_and_the_enrollment_chart(ctms, world, l
     assert "<svg" in html and 'role="img"' in html
     assert "Enrolled 2 of 3" in html and 'data-testid="forecast"' in html
     assert "v2.0" in html  # protocol and ICF in force at site 101
+    # The version and approval pickers offer the artifacts they take, not every document.
+    version_picker = html.split('name="document_id" required>')[1].split("</select>")[0]
+    approval_picker = html.split('name="approval_document_id">')[1].split("</select>")[0]
+    assert "02.01.02 Protocol v1" in version_picker and "02.02.03 ICF v2" in version_picker
+    assert "04.01.02" not in version_picker
+    assert "04.01.02 IRB approval v1" in approval_picker and "02.01.02" not in approval_picker
 
 
 def test_api_lists_sites_subjects_and_records_a_consent(ctms, world, login):

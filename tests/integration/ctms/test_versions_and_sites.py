@@ -14,8 +14,14 @@ from etmf.studies.models import Site
 
 
 def _in_force(svc, site_id, kind, on):  # type: ignore[no-untyped-def]
+    """The version in force, asked of one site and of every site at once (the study page's
+    way): both must agree."""
     with svc.db.read_session() as s:
         v = plan.version_in_force(s, site_id, kind, on)
+        study_id = s.get(Site, site_id).study_id
+        every_site = [site.id for site in s.query(Site).filter_by(study_id=study_id)]
+        at_once = plan.versions_in_force(s, study_id, every_site, on)[(site_id, kind)]
+        assert (at_once.id if at_once else None) == (v.id if v else None)
         return v.label if v else None
 
 
