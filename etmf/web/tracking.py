@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from flask_security import auth_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from etmf.accounts.roles import ROLES, Permission
 from etmf.accounts.security import current_access
@@ -43,6 +43,8 @@ from etmf.web.studies import load_study
 bp = Blueprint("tracking", __name__, url_prefix="/tracking")
 
 NAV = [("Tasks", "tracking.tasks", 40)]
+#: Expected documents shown on one page of the EDL.
+EDL_PAGE = 100
 
 PROBLEMS = {"open": "Not complete", "missing": "Missing", "not_approved": "Not approved",
             "expired": "Expired", "overdue": "Overdue"}
@@ -332,13 +334,30 @@ def edl(study_id: int):  # type: ignore[no-untyped-def]
     study = load_study(study_id)
     session = db_session()
     sites, countries = _places(study_id)
-    rows = session.scalars(select(EdlEntry).where(EdlEntry.study_id == study_id)
+    # One page of entries at a time, optionally at one place: a study of 500 sites has some
+    # 60,000, each row with two forms (the whole list was a 100 MB page).
+    where = [EdlEntry.study_id == study_id]
+    place = request.args.get("place", "")
+    if place == "trial":
+        where.append(EdlEntry.level == "trial")
+    elif place.startswith("country-") and place[8:].isdigit():
+        where += [EdlEntry.level == "country", EdlEntry.country_id == int(place[8:])]
+    elif place.startswith("site-") and place[5:].isdigit():
+        where.append(EdlEntry.site_id == int(place[5:]))
+    else:
+        place = ""
+    total = session.scalar(select(func.count()).select_from(EdlEntry).where(*where)) or 0
+    pages = max(1, -(-total // EDL_PAGE))
+    page = min(max(_int("page") or 1, 1), pages)
+    rows = session.scalars(select(EdlEntry).where(*where)
                            .order_by(EdlEntry.level.desc(), EdlEntry.site_id,
-                                     EdlEntry.country_id, EdlEntry.artifact_id)).all()
+                                     EdlEntry.country_id, EdlEntry.artifact_id, EdlEntry.id)
+                           .offset((page - 1) * EDL_PAGE).limit(EDL_PAGE)).all()
     milestones = session.scalars(select(MilestoneDate).where(
         MilestoneDate.study_id == study_id).order_by(MilestoneDate.code)).all()
     return render_template(
-        "tracking/edl.html", study=study, rows=rows, sites=sites, countries=countries,
+        "tracking/edl.html", study=study, rows=rows, total=total, page=page, pages=pages,
+        place=place, sites=sites, countries=countries,
         model=load_reference_model(), place_label=_place_label, milestones=milestones,
         targets=tracking.targets_of(session, study_id), reminder_roles=REMINDER_ROLES,
         can_manage=current_access().can(Permission.MANAGE_STUDY, study_id))

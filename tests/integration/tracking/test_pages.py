@@ -12,6 +12,7 @@ import pytest
 
 from etmf.tracking import services as tracking
 from etmf.tracking.services import Scope
+from etmf.web.tracking import EDL_PAGE
 from tests.conftest import csrf_from, make_pdf
 
 
@@ -110,7 +111,18 @@ def test_study_manager_generates_and_edits_the_edl_in_the_browser_forms(tracker,
     assert client.post(f"/tracking/studies/{w.study_id}/edl/generate",
                        data={"csrf_token": token}).status_code == 302
     page = client.get(f"/tracking/studies/{w.study_id}/edl").get_data(as_text=True)
-    assert "05.02.04 Principal Investigator Curriculum Vitae" in page
+    # Generated for every place: more than a page; one place's entries are one choice away.
+    total = int(page.split('data-testid="edl">\n<caption>')[1].split(" ")[0])
+    assert total > EDL_PAGE and f"on page 1 of {-(-total // EDL_PAGE)}" in page
+    assert page.count('name="entry_id"') == 2 * EDL_PAGE and ">Next</a>" in page
+    site = client.get(f"/tracking/studies/{w.study_id}/edl",
+                      query_string={"place": f"site-{w.site_ids['101']}"}).get_data(as_text=True)
+    assert "05.02.04 Principal Investigator Curriculum Vitae" in site
+    assert f"place=site-{w.site_ids['101']}&amp;page=2" in site  # the pager keeps the place
+    assert "Site 102" not in site.split('data-testid="edl"')[1]
+    last = client.get(f"/tracking/studies/{w.study_id}/edl",
+                      query_string={"page": 10_000}).get_data(as_text=True)
+    assert ">Previous</a>" in last and ">Next</a>" not in last  # clamped to the last page
     assert client.post(f"/tracking/studies/{w.study_id}/milestones", data={
         "csrf_token": token, "code": "03", "level": "site", "site_id": w.site_ids["101"],
         "planned": "2026-12-01"}).status_code == 302
