@@ -239,8 +239,13 @@ def entries(study_id: int):  # type: ignore[no-untyped-def]
                       s.due.isoformat() if s.due else None, "yes" if s.overdue else "no",
                       s.expires_on.isoformat() if s.expires_on else None] for s in states))
     site = sites.get(_int("site") or 0)
+    total = len(states)  # the CSV above has them all; the page shows one page of them
+    pages = max(1, -(-total // EDL_PAGE))
+    page = min(max(_int("page") or 1, 1), pages)
     return render_template(
-        "tracking/entries.html", study=study, states=states, model=model, sites=sites,
+        "tracking/entries.html", study=study,
+        states=states[(page - 1) * EDL_PAGE:page * EDL_PAGE], total=total, page=page,
+        pages=pages, model=model, sites=sites,
         countries=countries, place_label=_place_label, args=request.args, site=site,
         problems=PROBLEMS,
         can_file=current_access().can(Permission.FILE, study_id, site.id if site else None)

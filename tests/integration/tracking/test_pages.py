@@ -123,6 +123,16 @@ def test_study_manager_generates_and_edits_the_edl_in_the_browser_forms(tracker,
     last = client.get(f"/tracking/studies/{w.study_id}/edl",
                       query_string={"page": 10_000}).get_data(as_text=True)
     assert ">Previous</a>" in last and ">Next</a>" not in last  # clamped to the last page
+    # The states of the expected documents page too; the CSV keeps every one.
+    states = client.get(f"/tracking/studies/{w.study_id}/entries",
+                        query_string={"problem": "missing"}).get_data(as_text=True)
+    listed = states.split('data-testid="entries">')[1].split("</tbody>")[0]
+    assert listed.count('<th scope="row">') == EDL_PAGE
+    assert "problem=missing" in states.split('class="pager"')[1]
+    csv_rows = client.get(f"/tracking/studies/{w.study_id}/entries",
+                          query_string={"problem": "missing", "format": "csv"}).get_data(
+                              as_text=True).strip().splitlines()
+    assert len(csv_rows) - 1 > EDL_PAGE and f"{len(csv_rows) - 1} expected documents" in states
     assert client.post(f"/tracking/studies/{w.study_id}/milestones", data={
         "csrf_token": token, "code": "03", "level": "site", "site_id": w.site_ids["101"],
         "planned": "2026-12-01"}).status_code == 302
