@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -72,16 +73,21 @@ def expiring_documents(session: Session, study_id: int, today: date, *,
     """Approved documents of the study that expired (``expired=True``) or expire within
     ``within_days`` from today, soonest first."""
     validity = validity_days(session)
-    q = select(Document).where(
+    # Columns, not ORM objects: a Phase III study has some 30,000 documents that can expire.
+    q = select(Document.id, Document.title, Document.artifact_id, Document.artifact_number,
+               Document.site_id, Document.person, Document.document_date,
+               Document.expiry_date).where(
         Document.study_id == study_id, Document.approved_at.is_not(None),
         Document.status.not_in(("obsolete",)),
         or_(Document.expiry_date.is_not(None), Document.artifact_id.in_(list(validity))))
     if site_ids is not None:
         q = q.where(or_(Document.site_id.is_(None), Document.site_id.in_(site_ids)))
-    docs = list(session.scalars(q))
+    docs = list(session.execute(q))
+    # The same documents as a subquery, not as a list of their ids: some 20,000 bound
+    # parameters at 500 sites took 0.8 s to send for a table that may be empty.
     owners = dict(session.execute(select(PersonDocument.document_id, PersonDocument.person_id)
-                                  .where(PersonDocument.document_id.in_([d.id for d in docs]))
-                                  ).all()) if docs else {}
+                                  .where(PersonDocument.document_id.in_(
+                                      q.with_only_columns(Document.id)))).all()) if docs else {}
     # A renewal (a newer document of the same artifact for the same person) replaces the old
     # one: only the latest-ending document of each person and artifact is listed.
     latest: dict[tuple[str, object], date] = {}
@@ -111,7 +117,7 @@ def expiring_documents(session: Session, study_id: int, today: date, *,
     return sorted(found, key=lambda e: (e.expires_on, e.document_id))
 
 
-def _owner(doc: Document, owners: Mapping[int, int]) -> object:
+def _owner(doc: Any, owners: Mapping[int, int]) -> object:
     if doc.id in owners:
         return ("person", owners[doc.id])
     if doc.person:
