@@ -327,7 +327,8 @@ def readiness(study_id: int):  # type: ignore[no-untyped-def]
     r = readiness_of(db_session(), study_id, _today(), site_id=site_id)
     return render_template("tracking/readiness.html", study=study, r=r, sites=sites,
                            countries=countries, site=sites.get(site_id or 0),
-                           model=load_reference_model(), place_label=_place_label)
+                           model=load_reference_model(), place_label=_place_label,
+                           shown=EDL_PAGE)
 
 
 # ---- the EDL, milestones, targets (study managers) -----------------------------------------------

@@ -133,6 +133,12 @@ def test_study_manager_generates_and_edits_the_edl_in_the_browser_forms(tracker,
                           query_string={"problem": "missing", "format": "csv"}).get_data(
                               as_text=True).strip().splitlines()
     assert len(csv_rows) - 1 > EDL_PAGE and f"{len(csv_rows) - 1} expected documents" in states
+    # Inspection readiness lists the first page of each kind and links to all of them.
+    ready = client.get(f"/tracking/studies/{w.study_id}/readiness").get_data(as_text=True)
+    missing = ready.split("<caption>Missing (")[1].split("</table>")[0]
+    assert missing.startswith(f"{len(csv_rows) - 1}, the first {EDL_PAGE})")
+    assert missing.count('<th scope="row">') == EDL_PAGE
+    assert f"problem=missing\">All {len(csv_rows) - 1} missing</a>" in ready
     assert client.post(f"/tracking/studies/{w.study_id}/milestones", data={
         "csrf_token": token, "code": "03", "level": "site", "site_id": w.site_ids["101"],
         "planned": "2026-12-01"}).status_code == 302
