@@ -134,12 +134,6 @@ def contract_of(session: Session, site_id: int) -> PaymentContract | None:
     return session.get(PaymentContract, site_id)
 
 
-def rates_of(session: Session, site_id: int) -> list[PaymentRate]:
-    return list(session.scalars(select(PaymentRate).where(PaymentRate.site_id == site_id)
-                                .order_by(PaymentRate.kind, PaymentRate.visit_code,
-                                          PaymentRate.code)))
-
-
 def _batched_keys(session: Session, site_id: int) -> set[str]:
     return set(session.scalars(select(PaymentLine.key).where(PaymentLine.site_id == site_id)))
 
@@ -314,7 +308,7 @@ class Books:
     items: dict[int, list[PaymentItem]]  # by site, oldest first
     lines: dict[int, list[PaymentLine]]  # by site, oldest first
     batches: dict[int, PaymentBatch]
-    rates: dict[int, list[PaymentRate]]  # by site, in rates_of's order
+    rates: dict[int, list[PaymentRate]]  # by site, by kind, visit and code
     _accruals: dict[int, tuple[list[Accrual], list[Any]]] = field(default_factory=dict)
 
     def accruals(self, session: Session, contract: PaymentContract

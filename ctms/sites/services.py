@@ -49,13 +49,18 @@ class Gap(Protocol):
 GapFinder = Callable[[Session, int, date], Sequence[Any]]
 
 
-def default_gap_finder() -> GapFinder | None:
-    """The EDL readiness check of etmf.tracking, when that area is installed."""
+def _readiness(name: str) -> Any:
+    """A function of etmf.tracking's readiness check, when that area is installed."""
     try:
         module = importlib.import_module("etmf.tracking.readiness")
     except ModuleNotFoundError:
         return None
-    return getattr(module, "site_gaps", None)
+    return getattr(module, name, None)
+
+
+def default_gap_finder() -> GapFinder | None:
+    """The EDL readiness check of etmf.tracking, when that area is installed."""
+    return _readiness("site_gaps")  # type: ignore[no-any-return]
 
 
 class SiteNotReady(InvalidTransition):
@@ -76,11 +81,7 @@ class SiteNotReady(InvalidTransition):
 def default_study_gap_finder() -> Callable[..., dict[int, Sequence[Any]]] | None:
     """The same check for many sites at once (``study_site_gaps(session, study_id, today,
     site_ids)`` → gaps by site id), when the EDL area is installed."""
-    try:
-        module = importlib.import_module("etmf.tracking.readiness")
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, "study_site_gaps", None)
+    return _readiness("study_site_gaps")  # type: ignore[no-any-return]
 
 
 def site_gaps(session: Session, site_id: int, today: date,

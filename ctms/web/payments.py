@@ -69,14 +69,10 @@ def parse_rates(text: str) -> list[pay.RateSpec]:
     return rates
 
 
-def rates_text(site_id: int, read: pay.Books | None = None) -> str:
+def rates_text(site_id: int, read: pay.Books) -> str:
     lines = []
-    if read is None:
-        contract, rates = pay.contract_of(db_session(), site_id), pay.rates_of(db_session(),
-                                                                               site_id)
-    else:
-        contract, rates = read.contracts.get(site_id), read.rates.get(site_id, [])
-    for r in rates:
+    contract = read.contracts.get(site_id)
+    for r in read.rates.get(site_id, []):
         code = f"{r.code}@{r.visit_code}" if r.kind == "procedure" else r.code
         amount = money.to_text(r.amount, contract.currency if contract else "EUR")
         lines.append(f"{r.kind} {code} {amount}" + (f" {r.label}" if r.label != r.code

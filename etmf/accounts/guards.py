@@ -64,14 +64,22 @@ def mark_activity() -> None:
     session[LAST_SEEN] = utc_iso(_svc().clock.now())
 
 
+def _last_seen() -> datetime | None:
+    """The session's activity mark, None when it has none (or an unreadable one)."""
+    text = session.get(LAST_SEEN)
+    try:
+        return datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
 def seconds_left() -> int:
     """Seconds until the session ends without activity, by the mark the server counts from
     (up to a step older than the last request): what session.js warns before."""
     svc = _svc()
     full = svc.settings.session_timeout_minutes * 60
-    try:
-        seen = datetime.fromisoformat(str(session.get(LAST_SEEN)))
-    except ValueError:
+    seen = _last_seen()
+    if seen is None:
         return full
     return max(0, min(full, int(full - (svc.clock.now() - seen).total_seconds())))
 
@@ -87,13 +95,7 @@ def _session_guard():  # type: ignore[no-untyped-def]
     svc = _svc()
     now = svc.clock.now()
     minutes = svc.settings.session_timeout_minutes
-    seen_text = session.get(LAST_SEEN)
-    seen: datetime | None = None
-    if isinstance(seen_text, str):
-        try:
-            seen = datetime.fromisoformat(seen_text)
-        except ValueError:
-            seen = None
+    seen = _last_seen()
     if seen is None or now - seen > timedelta(minutes=minutes):
         return _end_session(
             "inactivity",

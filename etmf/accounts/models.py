@@ -68,9 +68,10 @@ class User(Base, UserMixin):
         viewonly=True,
     )
     #: Every inspector grant, revoked and expired ones too: the sign-in refusal names the
-    #: window that ended. Loaded with the user at each request (``find_user``).
+    #: window that ended. Joined to the user's row at each request (``find_user``), else
+    #: loaded on first use.
     inspector_grants: Mapped[list[InspectorGrant]] = relationship(
-        lazy="selectin", order_by="InspectorGrant.id", viewonly=True)
+        order_by="InspectorGrant.id", viewonly=True)
 
     @property
     def is_admin(self) -> bool:

@@ -43,8 +43,9 @@ from etmf.web.studies import load_study
 bp = Blueprint("tracking", __name__, url_prefix="/tracking")
 
 NAV = [("Tasks", "tracking.tasks", 40)]
-#: Expected documents shown on one page of the EDL.
-EDL_PAGE = 100
+#: Rows shown on one page of a long list (the EDL, the expected documents' states, each kind
+#: on the readiness page).
+PAGE_ROWS = 100
 
 PROBLEMS = {"open": "Not complete", "missing": "Missing", "not_approved": "Not approved",
             "expired": "Expired", "overdue": "Overdue"}
@@ -96,6 +97,12 @@ def _places(study_id: int) -> tuple[dict[int, Site], dict[int, Country]]:
 def _int(name: str) -> int | None:
     value = request.values.get(name, "")
     return int(value) if value.strip().isdigit() else None
+
+
+def _page_of(total: int) -> tuple[int, int]:
+    """(the page asked for, clamped to the list, and the number of pages) for ``total`` rows."""
+    pages = max(1, -(-total // PAGE_ROWS))
+    return min(max(_int("page") or 1, 1), pages), pages
 
 
 def _date(name: str) -> date | None:
@@ -240,11 +247,10 @@ def entries(study_id: int):  # type: ignore[no-untyped-def]
                       s.expires_on.isoformat() if s.expires_on else None] for s in states))
     site = sites.get(_int("site") or 0)
     total = len(states)  # the CSV above has them all; the page shows one page of them
-    pages = max(1, -(-total // EDL_PAGE))
-    page = min(max(_int("page") or 1, 1), pages)
+    page, pages = _page_of(total)
     return render_template(
         "tracking/entries.html", study=study,
-        states=states[(page - 1) * EDL_PAGE:page * EDL_PAGE], total=total, page=page,
+        states=states[(page - 1) * PAGE_ROWS:page * PAGE_ROWS], total=total, page=page,
         pages=pages, model=model, sites=sites,
         countries=countries, place_label=_place_label, args=request.args, site=site,
         problems=PROBLEMS,
@@ -328,7 +334,7 @@ def readiness(study_id: int):  # type: ignore[no-untyped-def]
     return render_template("tracking/readiness.html", study=study, r=r, sites=sites,
                            countries=countries, site=sites.get(site_id or 0),
                            model=load_reference_model(), place_label=_place_label,
-                           shown=EDL_PAGE)
+                           shown=PAGE_ROWS)
 
 
 # ---- the EDL, milestones, targets (study managers) -----------------------------------------------
@@ -353,12 +359,11 @@ def edl(study_id: int):  # type: ignore[no-untyped-def]
     else:
         place = ""
     total = session.scalar(select(func.count()).select_from(EdlEntry).where(*where)) or 0
-    pages = max(1, -(-total // EDL_PAGE))
-    page = min(max(_int("page") or 1, 1), pages)
+    page, pages = _page_of(total)
     rows = session.scalars(select(EdlEntry).where(*where)
                            .order_by(EdlEntry.level.desc(), EdlEntry.site_id,
                                      EdlEntry.country_id, EdlEntry.artifact_id, EdlEntry.id)
-                           .offset((page - 1) * EDL_PAGE).limit(EDL_PAGE)).all()
+                           .offset((page - 1) * PAGE_ROWS).limit(PAGE_ROWS)).all()
     milestones = session.scalars(select(MilestoneDate).where(
         MilestoneDate.study_id == study_id).order_by(MilestoneDate.code)).all()
     return render_template(

@@ -12,7 +12,7 @@ import pytest
 
 from etmf.tracking import services as tracking
 from etmf.tracking.services import Scope
-from etmf.web.tracking import EDL_PAGE
+from etmf.web.tracking import PAGE_ROWS
 from tests.conftest import csrf_from, make_pdf
 
 
@@ -113,8 +113,8 @@ def test_study_manager_generates_and_edits_the_edl_in_the_browser_forms(tracker,
     page = client.get(f"/tracking/studies/{w.study_id}/edl").get_data(as_text=True)
     # Generated for every place: more than a page; one place's entries are one choice away.
     total = int(page.split('data-testid="edl">\n<caption>')[1].split(" ")[0])
-    assert total > EDL_PAGE and f"on page 1 of {-(-total // EDL_PAGE)}" in page
-    assert page.count('name="entry_id"') == 2 * EDL_PAGE and ">Next</a>" in page
+    assert total > PAGE_ROWS and f"on page 1 of {-(-total // PAGE_ROWS)}" in page
+    assert page.count('name="entry_id"') == 2 * PAGE_ROWS and ">Next</a>" in page
     site = client.get(f"/tracking/studies/{w.study_id}/edl",
                       query_string={"place": f"site-{w.site_ids['101']}"}).get_data(as_text=True)
     assert "05.02.04 Principal Investigator Curriculum Vitae" in site
@@ -128,17 +128,17 @@ def test_study_manager_generates_and_edits_the_edl_in_the_browser_forms(tracker,
     states = client.get(f"/tracking/studies/{w.study_id}/entries",
                         query_string={"problem": "missing"}).get_data(as_text=True)
     listed = states.split('data-testid="entries">')[1].split("</tbody>")[0]
-    assert listed.count('<th scope="row">') == EDL_PAGE
+    assert listed.count('<th scope="row">') == PAGE_ROWS
     assert "problem=missing" in states.split('class="pager"')[1]
     csv_rows = client.get(f"/tracking/studies/{w.study_id}/entries",
                           query_string={"problem": "missing", "format": "csv"}).get_data(
                               as_text=True).strip().splitlines()
-    assert len(csv_rows) - 1 > EDL_PAGE and f"{len(csv_rows) - 1} expected documents" in states
+    assert len(csv_rows) - 1 > PAGE_ROWS and f"{len(csv_rows) - 1} expected documents" in states
     # Inspection readiness lists the first page of each kind and links to all of them.
     ready = client.get(f"/tracking/studies/{w.study_id}/readiness").get_data(as_text=True)
     missing = ready.split("<caption>Missing (")[1].split("</table>")[0]
-    assert missing.startswith(f"{len(csv_rows) - 1}, the first {EDL_PAGE})")
-    assert missing.count('<th scope="row">') == EDL_PAGE
+    assert missing.startswith(f"{len(csv_rows) - 1}, the first {PAGE_ROWS})")
+    assert missing.count('<th scope="row">') == PAGE_ROWS
     assert f"problem=missing\">All {len(csv_rows) - 1} missing</a>" in ready
     assert client.post(f"/tracking/studies/{w.study_id}/milestones", data={
         "csrf_token": token, "code": "03", "level": "site", "site_id": w.site_ids["101"],
