@@ -7,6 +7,12 @@ of the people working at the site (CVs, licences, training: see ``person_documen
 too, wherever they were filed, so one renewed CV counts at every site of its person.
 Approved means approved at least once and not withdrawn; a signpost (the record is held in
 another system) counts as approved.
+
+Once a study's dashboard caches exist (etmf.tracking.summary), the counts and expiry of each
+(artifact, level, place) are read from ``tracking_doc_counts`` joined to the entries, instead
+of summing the study's documents again: the same figures (a test holds them equal), kept by
+every event. The entries people's documents count at, and any session whose events have not
+yet been settled into the caches, take the documents themselves.
 """
 
 from __future__ import annotations
@@ -17,15 +23,26 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from etmf.documents.models import Document
 from etmf.studies.models import Site
 from etmf.tracking.expiry import effective_expiry, validity_days
-from etmf.tracking.models import EdlEntry, MilestoneDate, PersonDocument, PersonSite
+from etmf.tracking.models import (
+    CacheStamp,
+    DocCount,
+    EdlEntry,
+    MilestoneDate,
+    PersonDocument,
+    PersonSite,
+)
 
 Key = tuple[str, str, int | None]  # artifact, level, place (country or site id; None: trial)
+
+#: ``Session.info`` key of the cache upkeep a transaction's events left to settle before it
+#: commits (etmf.tracking.upkeep): while it is there, the caches are behind the documents.
+UPKEEP_PENDING = "tracking_upkeep"
 
 
 @dataclass(slots=True)
@@ -74,25 +91,112 @@ _APPROVED = (Document.approved_at.is_not(None) & (Document.status != "obsolete")
     Document.status == "signpost")
 
 
+def counts_are_kept(session: Session, study_id: int) -> bool:
+    """Whether ``tracking_doc_counts`` holds the study's documents as this session sees them:
+    the caches exist and no event of this transaction is waiting to be settled into them."""
+    return not session.info.get(UPKEEP_PENDING) and \
+        session.get(CacheStamp, study_id) is not None
+
+
+def person_keys(session: Session, study_id: int, at: Collection[int] | None = None
+                ) -> tuple[set[int], set[str]]:
+    """Sites (of ``at``; None: all) and artifacts that people's documents may count at (a
+    superset: every pair)."""
+    sites, artifacts = set(), set()
+    q = select(PersonSite.site_id, Document.artifact_id).join(
+        PersonDocument, PersonDocument.person_id == PersonSite.person_id
+    ).join(Document, Document.id == PersonDocument.document_id
+    ).join(Site, Site.id == PersonSite.site_id).where(
+        Site.study_id == study_id, Document.status != "obsolete").distinct()
+    if at is not None:
+        q = q.where(PersonSite.site_id.in_(sorted(at)))
+    for site_id, artifact_id in session.execute(q):
+        sites.add(site_id)
+        artifacts.add(artifact_id)
+    return sites, artifacts
+
+
+def _entries(study_id: int, site_id: int | None, country_id: int | None,
+             levels: tuple[str, ...] | None, site_ids: Collection[int] | None,
+             artifacts: Collection[str] | None) -> list:  # type: ignore[type-arg]
+    """The conditions choosing the study's entries."""
+    where = [EdlEntry.study_id == study_id]
+    if site_id is not None:
+        where.append(EdlEntry.site_id == site_id)
+    if country_id is not None:
+        where.append(EdlEntry.country_id == country_id)
+    if levels is not None:
+        where.append(EdlEntry.level.in_(levels))
+    if site_ids is not None:
+        where.append(EdlEntry.site_id.in_(sorted(site_ids)))
+    if artifacts is not None:
+        where.append(EdlEntry.artifact_id.in_(sorted(artifacts)))
+    return where
+
+
 def entry_states(session: Session, study_id: int, today: date, *, site_id: int | None = None,
                  country_id: int | None = None, levels: tuple[str, ...] | None = None,
                  site_ids: Collection[int] | None = None,
-                 artifacts: Collection[str] | None = None) -> list[EntryState]:
+                 artifacts: Collection[str] | None = None, problems_only: bool = False,
+                 kept: bool = True) -> list[EntryState]:
     """Every EDL entry of the study (or of one site / country / some sites, some artifacts)
-    with its state on ``today``."""
+    with its state on ``today``, in the order of the entries' ids. ``problems_only``: only
+    the entries with a problem (missing, not approved or expired; a quarter of a large
+    study's entries, chosen by the database when the counts are kept). ``kept``: read the
+    counts from the dashboard's caches when they are up to date (False: always from the
+    documents, the reference the caches are tested against)."""
+    if not kept or not counts_are_kept(session, study_id):
+        found = _from_documents(session, study_id, today, site_id=site_id,
+                                country_id=country_id, levels=levels, site_ids=site_ids,
+                                artifacts=artifacts)
+        return [s for s in found if s.problem] if problems_only else found
+    where = _entries(study_id, site_id, country_id, levels, site_ids, artifacts)
+    at: Collection[int] | None = [site_id] if site_id is not None else site_ids
+    person_sites, person_artifacts = person_keys(session, study_id, at)
+    people: list[EntryState] = []
+    if person_sites and (levels is None or "site" in levels):
+        # People's documents count wherever they work: entry by entry, from the documents.
+        wanted = person_artifacts if artifacts is None else person_artifacts & set(artifacts)
+        if wanted:
+            people = _from_documents(session, study_id, today, site_id=site_id,
+                                     country_id=country_id, levels=("site",),
+                                     site_ids=person_sites, artifacts=wanted)
+        where.append(~and_(EdlEntry.level == "site", EdlEntry.site_id.in_(sorted(person_sites)),
+                           EdlEntry.artifact_id.in_(sorted(person_artifacts))))
+    e, c = EdlEntry.__table__, DocCount.__table__
+    place = case((e.c.level == "site", e.c.site_id), (e.c.level == "country", e.c.country_id),
+                 else_=0)
+    if problems_only:  # incomplete, or expired: a superset of EntryState.settle's rule
+        where.append(or_(func.coalesce(c.c.approved, 0) < e.c.required_count,
+                         c.c.expires_on < today))
+        people = [s for s in people if s.problem]
+    rows = session.execute(
+        select(e, c.c.filed, c.c.approved, c.c.in_qc, c.c.expires_on)
+        .select_from(e.outerjoin(c, and_(
+            c.c.study_id == e.c.study_id, c.c.artifact_id == e.c.artifact_id,
+            c.c.level == e.c.level, c.c.place == place)))
+        .where(*where).order_by(e.c.id)).all()
+    n = len(e.columns)  # the counts follow the entry's columns
+    states = [EntryState(r, filed=r[n] or 0, approved=r[n + 1] or 0, in_qc=r[n + 2] or 0,
+                         expires_on=r[n + 3], today=today) for r in rows]
+    if people:
+        states = sorted(states + people, key=lambda s: s.entry.id)
+    _due_dates(session, study_id, states)
+    settled = [s.settle() for s in states]
+    return [s for s in settled if s.problem] if problems_only else settled
+
+
+def _from_documents(session: Session, study_id: int, today: date, *,
+                    site_id: int | None = None, country_id: int | None = None,
+                    levels: tuple[str, ...] | None = None,
+                    site_ids: Collection[int] | None = None,
+                    artifacts: Collection[str] | None = None) -> list[EntryState]:
+    """:func:`entry_states` summing the documents themselves."""
     # Plain rows, not ORM objects: a study of 500 sites has some 60,000 entries.
-    q = select(EdlEntry.__table__).where(EdlEntry.study_id == study_id)
-    if site_id is not None:
-        q = q.where(EdlEntry.site_id == site_id)
-    if country_id is not None:
-        q = q.where(EdlEntry.country_id == country_id)
-    if levels is not None:
-        q = q.where(EdlEntry.level.in_(levels))
-    if site_ids is not None:
-        q = q.where(EdlEntry.site_id.in_(sorted(site_ids)))
-    if artifacts is not None:
-        q = q.where(EdlEntry.artifact_id.in_(sorted(artifacts)))
-    entries = session.execute(q.order_by(EdlEntry.id)).all()
+    entries = session.execute(
+        select(EdlEntry.__table__)
+        .where(*_entries(study_id, site_id, country_id, levels, site_ids, artifacts))
+        .order_by(EdlEntry.id)).all()
     if not entries:
         return []
     states = {e.id: EntryState(e, today=today) for e in entries}
@@ -177,8 +281,9 @@ def entry_states(session: Session, study_id: int, today: date, *, site_id: int |
         for s in by_key.get(key, ()):
             s.expires_on = None if found == date.max else found
 
-    _due_dates(session, study_id, list(states.values()))
-    return [s.settle() for s in states.values()]
+    settled = list(states.values())
+    _due_dates(session, study_id, settled)
+    return [s.settle() for s in settled]
 
 
 def _better(best: dict[Key, date], key: Key, ends: date | None) -> None:

@@ -91,9 +91,10 @@ def site_gaps(session: Session, site_id: int, today: date) -> list[Gap]:
     site = session.get(Site, site_id)
     if site is None:
         return []
-    states = entry_states(session, site.study_id, today, site_id=site_id) + \
+    states = entry_states(session, site.study_id, today, site_id=site_id,
+                          problems_only=True) + \
         entry_states(session, site.study_id, today, country_id=site.country_id,
-                     levels=("country",))
+                     levels=("country",), problems_only=True)
     gaps = _open(states)
     return _as_gaps(gaps, _best_documents(session, site.study_id,
                                           [s for s in gaps if s.problem != "missing"]))
@@ -111,11 +112,12 @@ def study_site_gaps(session: Session, study_id: int, today: date,
     if not sites:
         return {}
     if len(sites) == len(every):  # one pass: the counts are grouped by place anyway
-        states = entry_states(session, study_id, today, levels=("site", "country"))
+        states = entry_states(session, study_id, today, levels=("site", "country"),
+                              problems_only=True)
     else:
         states = entry_states(session, study_id, today, levels=("site",),
-                              site_ids=[x.id for x in sites]) + \
-            entry_states(session, study_id, today, levels=("country",))
+                              site_ids=[x.id for x in sites], problems_only=True) + \
+            entry_states(session, study_id, today, levels=("country",), problems_only=True)
     by_site: dict[int, list[EntryState]] = defaultdict(list)
     by_country: dict[int, list[EntryState]] = defaultdict(list)
     for s in states:
@@ -150,7 +152,7 @@ def readiness(session: Session, study_id: int, today: date, *,
     """Inspection readiness of a study (or one site): every open point, by kind."""
     from etmf.workflows.models import SignatureRequest
 
-    states = entry_states(session, study_id, today, site_id=site_id)
+    states = entry_states(session, study_id, today, site_id=site_id, problems_only=True)
     docs = select(Document).where(Document.study_id == study_id)
     issues = select(QcIssue).join(Document, Document.id == QcIssue.document_id).where(
         QcIssue.study_id == study_id, QcIssue.answered_at.is_(None))

@@ -38,9 +38,8 @@ from sqlalchemy.orm import Session, aliased
 
 from etmf.audit.models import Event
 from etmf.documents.models import Document
-from etmf.studies.models import Site
 from etmf.tracking import metrics
-from etmf.tracking.expected import _APPROVED, entry_states
+from etmf.tracking.expected import _APPROVED, entry_states, person_keys
 from etmf.tracking.expiry import validity_days
 from etmf.tracking.metrics import (
     Completeness,
@@ -59,8 +58,6 @@ from etmf.tracking.models import (
     EdlGroup,
     EdlGroupExpiry,
     MilestoneDate,
-    PersonDocument,
-    PersonSite,
     QcWait,
 )
 
@@ -248,24 +245,6 @@ def _requeue(s: Session, study_id: int, ids: list[int] | None) -> None:
                 for d in waiting])
 
 
-def person_keys(session: Session, study_id: int, at: Collection[int] | None = None
-                 ) -> tuple[set[int], set[str]]:
-    """Sites (of ``at``; None: all) and artifacts that people's documents may count at (a
-    superset: every pair)."""
-    sites, artifacts = set(), set()
-    q = select(PersonSite.site_id, Document.artifact_id).join(
-        PersonDocument, PersonDocument.person_id == PersonSite.person_id
-    ).join(Document, Document.id == PersonDocument.document_id
-    ).join(Site, Site.id == PersonSite.site_id).where(
-        Site.study_id == study_id, Document.status != "obsolete").distinct()
-    if at is not None:
-        q = q.where(PersonSite.site_id.in_(sorted(at)))
-    for site_id, artifact_id in session.execute(q):
-        sites.add(site_id)
-        artifacts.add(artifact_id)
-    return sites, artifacts
-
-
 def _least(a, b):  # type: ignore[no-untyped-def]
     return case((a < b, a), else_=b)
 
@@ -344,7 +323,7 @@ def regroup(s: Session, study_id: int, places: set[Place] | None) -> None:
     if person_sites:
         # Only the day-independent fields are kept (counts, due date, expiry date).
         for st in entry_states(s, study_id, date.min, levels=("site",),
-                               site_ids=person_sites, artifacts=person_artifacts):
+                               site_ids=person_sites, artifacts=person_artifacts, kept=False):
             x = st.entry
             sums = groups.setdefault((x.zone, x.site_id, x.country_id, x.milestone, st.due),
                                      [0] * 6)

@@ -35,6 +35,7 @@ from etmf.audit.store import PendingEvent, follower
 from etmf.documents.models import Document
 from etmf.studies.models import Site
 from etmf.tracking import summary
+from etmf.tracking.expected import UPKEEP_PENDING, person_keys
 from etmf.tracking.models import (
     CacheStamp,
     DocDays,
@@ -69,7 +70,7 @@ def _place(level: str, country_id: int | None, site_id: int | None) -> Place:
 #: Above this many cells (places) touched in one transaction, recount the artifacts (regroup
 #: the whole study) at once rather than one by one.
 _MANY = 200
-_PENDING = "tracking_upkeep"
+_PENDING = UPKEEP_PENDING
 
 
 @dataclass
@@ -338,7 +339,7 @@ def expiry_rule_set(s: Session, event: PendingEvent) -> Callable[[], None]:
         s.flush()
         for study_id in s.scalars(select(CacheStamp.study_id)):
             changed = summary.recount(s, study_id, {artifact_id}) or set()
-            sites, _artifacts = summary.person_keys(s, study_id)
+            sites, _artifacts = person_keys(s, study_id)
             changed |= {("site", x) for x in sites}
             if changed:
                 summary.regroup(s, study_id, changed)

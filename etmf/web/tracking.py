@@ -48,7 +48,7 @@ NAV = [("Tasks", "tracking.tasks", 40)]
 PAGE_ROWS = 100
 
 PROBLEMS = {"open": "Not complete", "missing": "Missing", "not_approved": "Not approved",
-            "expired": "Expired", "overdue": "Overdue"}
+            "expired": "Expired", "overdue": "Overdue"}  # each a kind of problem
 
 
 def _today() -> date:
@@ -74,8 +74,14 @@ def _expiry_of(doc: Document) -> tuple[date | None, bool, bool]:
 
 
 def _scoped_states(study_id: int) -> list[EntryState]:
-    """The study's EDL states, limited to the sites a site-limited user may see."""
-    states = entry_states(db_session(), study_id, _today())
+    """The study's EDL states, limited to the sites a site-limited user may see, and to the
+    place, level and kind of problem the request asks for (a first cut: :func:`_filter`
+    applies every filter)."""
+    a = request.args
+    level = a.get("level") or None
+    states = entry_states(db_session(), study_id, _today(), site_id=_int("site"),
+                          country_id=_int("country"), levels=(level,) if level else None,
+                          problems_only=a.get("problem", "") in PROBLEMS)
     access = current_access()
     sites = access.site_scope(study_id)
     if sites is not None:
@@ -578,7 +584,7 @@ def tasks():  # type: ignore[no-untyped-def]
             .order_by(MilestoneDate.planned)).all()
         if scope is not None:
             ms = [m for m in ms if m.site_id is None or m.site_id in scope]
-        states = entry_states(session, study.id, today)
+        states = entry_states(session, study.id, today, problems_only=True)  # overdue: open
         overdue = sum(1 for s in states if s.overdue and (
             scope is None or s.entry.site_id is None or s.entry.site_id in scope))
         items.append({"study": study, "expired": gone, "expiring": soon, "milestones": ms,

@@ -12,11 +12,12 @@ from sqlalchemy import select
 
 from etmf.tracking import metrics, summary
 from etmf.tracking import services as tracking
-from etmf.tracking.expected import entry_states
+from etmf.tracking.expected import counts_are_kept, entry_states
 from etmf.tracking.models import (
     CacheStamp,
     DocCount,
     DocDays,
+    EdlEntry,
     EdlGroup,
     EdlGroupExpiry,
     Person,
@@ -73,7 +74,7 @@ def _same(tracker, svc, day, *, kept: bool = True, **scope):  # type: ignore[no-
         _equal_to_rebuild(svc, w.study_id)
 
     def by_entries(s):  # type: ignore[no-untyped-def]
-        states = entry_states(s, w.study_id, day)
+        states = entry_states(s, w.study_id, day, kept=False)
         if scope.get("site_ids") is not None:
             states = [x for x in states if x.entry.site_id is None
                       or x.entry.site_id in scope["site_ids"]]
@@ -84,7 +85,37 @@ def _same(tracker, svc, day, *, kept: bool = True, **scope):  # type: ignore[no-
     expected = _figures(tracker.read(by_entries))
     got = _figures(tracker.read(summary.summary, w.study_id, day, LABELS, **scope))
     assert got == expected
+    _kept_states_equal(tracker, day)
     return got
+
+
+def _state(x):  # type: ignore[no-untyped-def]
+    return (x.entry.id, x.filed, x.approved, x.in_qc, x.expires_on, x.due, x.counted,
+            x.complete, x.expired, x.overdue, x.problem, x.missing, x.not_approved)
+
+
+def _kept_states_equal(tracker, day):  # type: ignore[no-untyped-def]
+    """``entry_states`` read through the kept counts equals the one summing the documents,
+    entry by entry, for the whole study and for each way of choosing entries; asked for the
+    entries with a problem, each gives exactly those."""
+    w = tracker.w
+    assert tracker.read(counts_are_kept, w.study_id)  # the kept path is the one compared
+    site, country = w.site_ids["201"], w.country_ids["DE"]
+    artifacts = tracker.read(lambda s: set(s.scalars(
+        select(EdlEntry.artifact_id).where(EdlEntry.study_id == w.study_id,
+                                           EdlEntry.site_id == site).limit(3))))
+    for choice in ({}, {"site_id": site}, {"country_id": country},
+                   {"country_id": country, "levels": ("country",)},
+                   {"levels": ("site",), "site_ids": {site, w.site_ids["102"]}},
+                   {"artifacts": artifacts}):
+        kept, counted = ([_state(x) for x in tracker.read(
+            entry_states, w.study_id, day, kept=flag, **choice)] for flag in (True, False))
+        assert kept == counted, choice
+        assert counted or choice == {"country_id": country, "levels": ("country",)}
+        for flag in (True, False):  # the problems alone, chosen by the database or not
+            assert [_state(x) for x in tracker.read(
+                entry_states, w.study_id, day, kept=flag, problems_only=True, **choice)] \
+                == [x for x in counted if x[10] is not None], (choice, flag)
 
 
 def _rich_study(tracker, clock):  # type: ignore[no-untyped-def]
@@ -118,6 +149,9 @@ def test_sql_summary_equals_the_entry_by_entry_figures(tracker, clock, svc):
         today, today + timedelta(days=20), today + timedelta(days=60),
         today + timedelta(days=3000))]
     assert expired[0] < expired[1] < expired[2]  # the licence, then Ada's CV at two sites
+    # The licence's last valid day, then its first day expired.
+    assert [_same(tracker, svc, today + timedelta(days=d))["study"][0][6] for d in (10, 11)] \
+        == [expired[0], expired[0] + 1]
     _same(tracker, svc, today + timedelta(days=60), site_ids={w.site_ids["201"]})
     _same(tracker, svc, today, zones={"05"}, site_ids=set())
     found = _same(tracker, svc, today)
@@ -278,3 +312,33 @@ def test_a_command_of_many_documents_settles_the_caches_once_and_exactly(
     doc = tracker.file("05.02.08", site="101", document_date=today)  # fills a placeholder
     tracker.approve(doc)
     _same(tracker, svc, today)
+
+
+def test_states_inside_a_command_count_its_own_unsettled_events(tracker, clock, svc):
+    """A command that reads the states after its own events, before its commit settles them
+    into the caches, sees its events: it is given the counts of the documents themselves."""
+    from etmf.documents import services as docs
+    from etmf.documents.lifecycle import Action
+    from etmf.documents.models import Document
+
+    w = _rich_study(tracker, clock)
+    today = clock.now().date()
+    _same(tracker, svc, today)  # builds the caches
+    site = w.site_ids["201"]
+    doc = tracker.file("05.02.08", site="201", document_date=today)
+    tracker.run(docs.transition, doc, Action.SUBMIT_QC,
+                expected_version=tracker.read(lambda s: s.get(Document, doc).version))
+    version = tracker.read(lambda s: s.get(Document, doc).version)
+    before = [_state(x) for x in tracker.read(entry_states, w.study_id, today, site_id=site)]
+
+    def approve_then_read(uow, access):  # type: ignore[no-untyped-def]
+        docs.transition(uow, access, doc, Action.APPROVE, expected_version=version)
+        assert not counts_are_kept(uow.session, w.study_id)
+        return [[_state(x) for x in entry_states(uow.session, w.study_id, today,
+                                                 site_id=site, kept=kept)]
+                for kept in (True, False)]
+
+    inside, counted = tracker.run(approve_then_read, by=tracker.qc)
+    assert inside == counted != before
+    assert [_state(x) for x in tracker.read(entry_states, w.study_id, today, site_id=site)] \
+        == counted  # and once committed, the caches hold the same
