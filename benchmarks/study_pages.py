@@ -36,6 +36,7 @@ PAGES = {
     "payments": "/ctms/studies/{study}/payments",
     "ctms-study": "/ctms/studies/{study}",
     "monitoring": "/ctms/studies/{study}/monitoring",
+    "tasks": "/tracking/tasks",
 }
 
 

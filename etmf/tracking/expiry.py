@@ -72,6 +72,14 @@ def expiring_documents(session: Session, study_id: int, today: date, *,
                        site_ids: set[int] | None = None) -> list[Expiring]:
     """Approved documents of the study that expired (``expired=True``) or expire within
     ``within_days`` from today, soonest first."""
+    return [e for e in every_expiry(session, study_id, today, site_ids=site_ids)
+            if (e.days_left < 0 if expired else 0 <= e.days_left <= (within_days or 0))]
+
+
+def every_expiry(session: Session, study_id: int, today: date, *,
+                 site_ids: set[int] | None = None) -> list[Expiring]:
+    """Every approved document of the study that runs out (expired or not), but those a
+    renewal replaced, soonest first."""
     validity = validity_days(session)
     # Columns, not ORM objects: a Phase III study has some 30,000 documents that can expire.
     q = select(Document.id, Document.title, Document.artifact_id, Document.artifact_number,
@@ -110,8 +118,6 @@ def expiring_documents(session: Session, study_id: int, today: date, *,
         if owner is not None and latest[(doc.artifact_id, owner)] > ends:
             continue
         left = (ends - today).days
-        if expired and left >= 0 or not expired and (left < 0 or left > (within_days or 0)):
-            continue
         found.append(Expiring(doc.id, doc.title, doc.artifact_id, doc.artifact_number,
                               doc.site_id, doc.person, ends, left))
     return sorted(found, key=lambda e: (e.expires_on, e.document_id))

@@ -27,7 +27,13 @@ from etmf.tracking import metrics, summary
 from etmf.tracking import services as tracking
 from etmf.tracking.charts import Bar, bar_chart
 from etmf.tracking.expected import EntryState, entry_states
-from etmf.tracking.expiry import WINDOWS, effective_expiry, expiring_documents, validity_days
+from etmf.tracking.expiry import (
+    WINDOWS,
+    effective_expiry,
+    every_expiry,
+    expiring_documents,
+    validity_days,
+)
 from etmf.tracking.models import (
     EdlEntry,
     MilestoneDate,
@@ -49,6 +55,10 @@ PAGE_ROWS = 100
 
 PROBLEMS = {"open": "Not complete", "missing": "Missing", "not_approved": "Not approved",
             "expired": "Expired", "overdue": "Overdue"}  # each a kind of problem
+
+
+#: Items of each kind the task list shows per study (the most urgent; a link leads to all).
+TASK_ROWS = 10
 
 
 def _today() -> date:
@@ -575,8 +585,9 @@ def tasks():  # type: ignore[no-untyped-def]
                 not access.can(Permission.MANAGE_STUDY, study.id):
             continue
         scope = access.site_scope(study.id)
-        soon = expiring_documents(session, study.id, today, within_days=30, site_ids=scope)
-        gone = expiring_documents(session, study.id, today, expired=True, site_ids=scope)
+        runs_out = every_expiry(session, study.id, today, site_ids=scope)  # one pass for both
+        gone = [e for e in runs_out if e.days_left < 0]
+        soon = [e for e in runs_out if 0 <= e.days_left <= 30]
         ms = session.scalars(select(MilestoneDate).where(
             MilestoneDate.study_id == study.id, MilestoneDate.actual.is_(None),
             MilestoneDate.planned.is_not(None),
@@ -590,4 +601,4 @@ def tasks():  # type: ignore[no-untyped-def]
         items.append({"study": study, "expired": gone, "expiring": soon, "milestones": ms,
                       "overdue": overdue})
     return render_template("tracking/tasks.html", items=items, today=today,
-                           model=load_reference_model())
+                           model=load_reference_model(), shown=TASK_ROWS)

@@ -102,6 +102,28 @@ def test_expiry_views_and_the_expired_flag_in_the_tmf_browser(tracker, study_wit
     assert "Renew" in tasks and "CV PI 101" in tasks
 
 
+def test_the_task_list_shows_the_most_urgent_of_each_kind_and_links_to_all(
+        tracker, study_with_edl, login, clock, monkeypatch):
+    from etmf.web import tracking as pages
+
+    w, _cv = study_with_edl
+    today = clock.now().date()
+    licence = tracker.file("05.02.04", site="102", expiry_date=today + timedelta(days=5),
+                           title="Licence 102")
+    tracker.approve(licence)
+    for scope in (Scope("trial"), Scope("site", site_id=w.site_ids["101"])):
+        tracker.run(tracking.set_milestone_dates, w.study_id, scope, "03",
+                    planned=today + timedelta(days=10), actual=None)
+    monkeypatch.setattr(pages, "TASK_ROWS", 1)
+    tasks = login(tracker.manager).get("/tracking/tasks").get_data(as_text=True)
+    assert "Licence 102" in tasks and "CV PI 101" not in tasks  # the soonest of the two
+    assert f'href="/tracking/studies/{w.study_id}/expiry?window=30">All 2 documents ' \
+        "expiring within 30 days</a>" in tasks
+    assert tasks.count("Milestone 03") == 1
+    assert f'href="/tracking/studies/{w.study_id}/edl#h-ms">All 2 milestones' in tasks
+    assert "expired documents</a>" not in tasks  # none has expired
+
+
 @pytest.mark.req("FR-TRACK-1")
 def test_study_manager_generates_and_edits_the_edl_in_the_browser_forms(tracker, login):
     w = tracker.w
