@@ -157,6 +157,8 @@ class Result:
     #: CPU seconds used during the run by the server's workers and by PostgreSQL backends.
     cpu_workers_s: float = 0.0
     cpu_postgres_s: float = 0.0
+    #: Per kind of request, the workers' own time (see :func:`server_times`).
+    by_kind: dict[str, dict[str, float]] | None = None
 
     def line(self) -> str:
         rss = ", ".join(f"{r:.0f}" for r in self.peak_rss_mb)
@@ -167,7 +169,10 @@ class Result:
                 f"errors {self.errors} (socket {self.socket_errors}; status {bad})  "
                 f"peak RSS/worker MB [{rss}]  CPU per request: workers "
                 f"{1000 * self.cpu_workers_s / per:.1f} ms, PostgreSQL "
-                f"{1000 * self.cpu_postgres_s / per:.1f} ms")
+                f"{1000 * self.cpu_postgres_s / per:.1f} ms" + "".join(
+                    f"\n  {kind:<9} {k['n']:6.0f} requests, in the worker p50 "
+                    f"{k['p50_ms']:6.0f} ms, p99 {k['p99_ms']:6.0f} ms, max {k['max_ms']:6.0f} ms"
+                    for kind, k in (self.by_kind or {}).items()))
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -406,8 +411,41 @@ def start_profiles(pids: list[int], folder: Path | None,
             for pid in pids]
 
 
+#: The kind of a request, from the request line of an access log (the mix's URLs).
+KIND_OF = [("file", re.compile(r'"POST /api/v1/studies/\d+/documents ')),
+           ("download", re.compile(r'"GET /documents/\d+/versions/\d+/download ')),
+           ("document", re.compile(r'"GET /documents/\d+ ')),
+           ("search", re.compile(r'"GET /search\?')),
+           ("tree", re.compile(r'"GET /studies/\d+(/documents\?\S*)? '))]
+SERVER_MS = re.compile(r" (\d+)ms$")
+
+
+def server_times(log: Path, start: int) -> dict[str, dict[str, float]]:
+    """Per kind of request: how many, and the median, p99 and longest time the workers
+    spent on them (``etmf serve``'s access log from byte ``start``: the time from reading
+    the request to the response, without the wait for a free thread before it)."""
+    times: dict[str, list[int]] = {}
+    with open(log, "rb") as f:
+        f.seek(start)
+        for raw in f:
+            line = raw.decode("utf-8", "replace").rstrip()
+            took = SERVER_MS.search(line)
+            if took is None:
+                continue
+            kind = next((k for k, pattern in KIND_OF if pattern.search(line)), "other")
+            times.setdefault(kind, []).append(int(took.group(1)))
+    found = {}
+    for kind, values in sorted(times.items()):
+        values.sort()
+        found[kind] = {"n": len(values), "p50_ms": float(values[len(values) // 2]),
+                       "p99_ms": float(values[min(len(values) - 1, len(values) * 99 // 100)]),
+                       "max_ms": float(values[-1])}
+    return found
+
+
 def measure(name: str, cmd: list[str], cwd: Path, env: dict[str, str], base: str,
             log: Path, load: Any, profile: Path | None = None) -> Result:
+    start = log.stat().st_size if log.exists() else 0
     with open(log, "ab") as out:
         server = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=out,
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -439,7 +477,7 @@ def measure(name: str, cmd: list[str], cwd: Path, env: dict[str, str], base: str
     return Result(name, stats["requests"], stats["requests"] / seconds,
                   stats["p50_us"] / 1000, stats["p90_us"] / 1000, stats["p99_us"] / 1000,
                   stats["max_us"] / 1000, socket_errors + stats["status"], stats["bad"],
-                  socket_errors, rss, cpu_workers, cpu_pg)
+                  socket_errors, rss, cpu_workers, cpu_pg, server_times(log, start))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

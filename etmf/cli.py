@@ -205,6 +205,10 @@ def _freeze_heap() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
+#: gunicorn's default access log line, and how long the worker took over the request.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+
+
 def run_gunicorn(instance: str | None, bind: str, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -218,6 +222,7 @@ def run_gunicorn(instance: str | None, bind: str, workers: int, threads: int) ->
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", "-")
+            self.cfg.set("access_log_format", ACCESS_LOG_FORMAT)
             self.cfg.set("timeout", 120)
             self.cfg.set("post_fork", lambda _server, _worker: _after_fork(app))
 
