@@ -43,6 +43,10 @@ NAV = [("Trial management", "ctms.index", 30)]
 #: Refusals shown on the page the form came from (permission refusals are not caught).
 _SHOWN = (ValidationError, InvalidTransition, Conflict, NotFound)
 
+#: Sites a page of the CTMS study page shows, with their forms, people and charts (the
+#: study's own figures count every site).
+SITE_ROWS = 50
+
 
 def _int(name: str, label: str, *, required: bool = True) -> int | None:
     value = request.form.get(name, "").strip()
@@ -71,14 +75,16 @@ def _form(permission: Permission, back: str) -> Callable[[Callable[..., Any]], C
         @wraps(fn)
         def view(study_id: int):  # type: ignore[no-untyped-def]
             current_access().require(permission, study_id)
-            target = url_for(back, study_id=study_id)
+            page = request.form.get("page", "")  # back to the page of sites the form was on
+            kept = {"page": int(page)} if page.isdigit() and len(page) < 6 else {}
+            target = url_for(back, study_id=study_id, **kept)
             try:
                 with command() as uow:
                     message = fn(uow, study_id)
                     uow.commit()
             except sites_svc.SiteNotReady as refused:
                 flash(refused.message, "error")
-                return redirect(url_for(back, study_id=study_id,
+                return redirect(url_for(back, study_id=study_id, **kept,
                                         gaps=json.dumps(refused.detail["gaps"])))
             except _SHOWN as refused:
                 flash(refused.message, "error")
@@ -119,7 +125,12 @@ def study(study_id: int):  # type: ignore[no-untyped-def]
         title=f"Enrollment of {study.protocol_number}: actual vs target",
         enrolled_dates=enrollment.enrolled_dates, target=enrollment.target,
         start=enrollment.start, end=enrollment.end, today=today, fc=enrollment.forecast)}
-    for row in enrollment.sites:
+    pages = max(1, -(-len(enrollment.sites) // SITE_ROWS))
+    asked = request.args.get("page", "")
+    page = min(max(int(asked), 1), pages) if asked.isdigit() and len(asked) < 6 else 1
+    shown = enrollment.sites[(page - 1) * SITE_ROWS:page * SITE_ROWS]
+    shown_ids = {row.site.id for row in shown}
+    for row in shown:
         charts[row.site.id] = enrollment_svg(
             title=f"Enrollment at site {row.site.number}", enrolled_dates=row.enrolled_dates,
             target=row.target, start=row.site.activated_on or enrollment.start,
@@ -141,6 +152,7 @@ def study(study_id: int):  # type: ignore[no-untyped-def]
     version_documents = approved(plan_svc.VERSION_ARTIFACTS)
     approval_documents = [d for d in approved(plan_svc.APPROVAL_ARTIFACTS)
                           if d.site_id is None or d.site_id in site_ids]
+    people = personnel.key_personnel(session, site_ids, today)
     person_numbers = [n for numbers in personnel.KINDS.values() for n in numbers]
     person_documents = session.execute(
         select(Document.id, Document.artifact_number, Document.title, Document.site_id)
@@ -150,13 +162,14 @@ def study(study_id: int):  # type: ignore[no-untyped-def]
         if access.can(Permission.MANAGE_STUDY, study_id) else []
     return render_template(
         "ctms/study.html", study=study, plan=session.get(StudyPlan, study_id), sites=sites,
+        shown=shown, page=page, pages=pages,
         versions=plan_svc.versions(session, study_id),
         approvals=[a for a in plan_svc.approvals(session, study_id) if a.site_id in site_ids],
         in_force=in_force, enrollment=enrollment, charts=charts, today=today,
         statuses=sites_svc.STATUS_LABELS, transitions=sites_svc.TRANSITIONS, gaps=gaps,
         schedule=subj.schedule(session, study_id), version_documents=version_documents,
         approval_documents=approval_documents,
-        personnel=personnel.key_personnel(session, site_ids, today),
+        personnel=[p for p in people if p.site_id in shown_ids], people=people,
         person_kinds=list(personnel.KINDS), person_roles=personnel.ROLES,
         person_documents=[d for d in person_documents if d.site_id is None
                           or d.site_id in site_ids],

@@ -85,3 +85,33 @@ def test_api_lists_sites_subjects_and_records_a_consent(ctms, world, login):
     assert [s["number"] for s in listed] == ["A-1"]
     doc = client.get("/api/v1/openapi.json").json
     assert "/studies/{study_id}/ctms/consents" in doc["paths"]
+
+
+def test_study_page_shows_its_sites_a_page_at_a_time(ctms, world, login, monkeypatch):
+    """A 500-site study's page held every site with its forms and chart (1.5 MB): the
+    sites come a page at a time, the study's figures still count them all, and a form sent
+    from a page comes back to it."""
+    from ctms.web import ctms as pages
+
+    monkeypatch.setattr(pages, "SITE_ROWS", 1)
+    client = login(ctms.manager)
+    url = f"/ctms/studies/{world.study_id}"
+
+    def sites_of(html):  # type: ignore[no-untyped-def]
+        table = html.split('data-testid="sites">')[1].split("</table>")[0]
+        return [n for n in ("101", "102", "201") if f'<th scope="row">{n} ' in table]
+
+    first = client.get(url).get_data(as_text=True)
+    pages_total = len(world.site_ids)
+    assert sites_of(first) == ["101"] and f"Page 1 of {pages_total}" in first
+    assert f'href="{url}?page=2">Next</a>' in first and "Previous</a>" not in first
+    second = client.get(url, query_string={"page": 2}).get_data(as_text=True)
+    assert sites_of(second) == ["102"] and f'href="{url}?page=1">Previous</a>' in second
+    assert sites_of(client.get(url, query_string={"page": 999}).get_data(as_text=True)) == \
+        ["201"]  # past the end: the last page
+    token = csrf_from(second)
+    back = client.post(f"{url}/sites/target", data={
+        "csrf_token": token, "site_id": world.site_ids["102"], "target": "7", "page": "2"})
+    assert back.status_code == 302 and back.headers["Location"].endswith(f"{url}?page=2")
+    after = client.get(url, query_string={"page": 2}).get_data(as_text=True)
+    assert "0 / 7" in after.split('data-testid="sites">')[1].split("</table>")[0]
