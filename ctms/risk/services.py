@@ -39,6 +39,8 @@ from etmf.studies.models import Site
 GapFinder = Callable[[Session, int, date], Sequence[Any]]
 #: The data-entry lag counts the EDC imports of this many days before today.
 LAG_WINDOW_DAYS = 90
+#: Essential-document gaps a site's cell names (the rest are counted; its link lists all).
+DETAIL_GAPS = 5
 
 
 @dataclass(frozen=True)
@@ -195,8 +197,9 @@ def heat_map(session: Session, study_id: int, today: date,
         overdue = overdue_of.get(site.id, [])
         values["action_items"] = (Decimal(len(overdue)), f"{len(overdue)} open past due date")
         gaps = gaps_of.get(site.id, [])
-        values["documents"] = (Decimal(len(gaps)), "; ".join(
-            f"{g.artifact_name}: {g.problem}" for g in gaps) or "none missing or expired")
+        named = "; ".join(f"{g.artifact_name}: {g.problem}" for g in gaps[:DETAIL_GAPS])
+        more = f"; and {len(gaps) - DETAIL_GAPS} more" if len(gaps) > DETAIL_GAPS else ""
+        values["documents"] = (Decimal(len(gaps)), named + more or "none missing or expired")
         entered = lags.get(site.id, [])
         if entered:
             mean = (Decimal(sum(e.days for e in entered)) / len(entered)).quantize(

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from ctms.deviations import services as dev
 from ctms.monitoring import services as mon
+from ctms.risk import services as risk_services
 from ctms.risk.alerts import notify_red_sites
 from ctms.risk.services import heat_map
 from ctms.sites.services import set_enrollment_target
@@ -80,7 +81,7 @@ def study(world, svc, clock):  # type: ignore[no-untyped-def]
 @pytest.mark.req("FR-MON-4")
 @pytest.mark.req("FR-MON-3")
 def test_the_site_with_twice_the_deviation_rate_and_expired_documents_is_red_on_those(
-        world, svc, clock, study):
+        world, svc, clock, study, monkeypatch):
     today = clock.now().date()
     with svc.db.read_session() as s:
         rows = {r.site.number: r for r in heat_map(s, world.study_id, today)}
@@ -90,6 +91,13 @@ def test_the_site_with_twice_the_deviation_rate_and_expired_documents_is_red_on_
     assert rows["201"].cells["deviation_rate"].value == Decimal("0.75")
     assert rows["101"].cells["documents"].value == 2
     assert rows["101"].cells["documents"].detail.count("expired") == 2
+    # A site missing many documents names the first few in its cell and counts the rest.
+    monkeypatch.setattr(risk_services, "DETAIL_GAPS", 1)
+    with svc.db.read_session() as s:
+        cell = {r.site.number: r for r in heat_map(s, world.study_id, today)}["101"] \
+            .cells["documents"]
+    assert cell.value == 2 and cell.detail.count("expired") == 1
+    assert cell.detail.endswith("; and 1 more")
     assert rows["101"].cells["monitoring"].value == 0  # visited 7 days ago, every 6 weeks
     for number, row in rows.items():
         levels = {code: cell.level for code, cell in row.cells.items()}
