@@ -91,11 +91,20 @@ _APPROVED = (Document.approved_at.is_not(None) & (Document.status != "obsolete")
     Document.status == "signpost")
 
 
+def cache_stamp(session: Session, study_id: int) -> CacheStamp | None:
+    """The study's :class:`CacheStamp` (None: its caches were never built), held by the
+    session: its identity map keeps objects only while something refers to them, and every
+    event of a command asks again."""
+    stamp = session.get(CacheStamp, study_id)
+    if stamp is not None:
+        session.info.setdefault("tracking_stamps", {})[study_id] = stamp
+    return stamp
+
+
 def counts_are_kept(session: Session, study_id: int) -> bool:
     """Whether ``tracking_doc_counts`` holds the study's documents as this session sees them:
     the caches exist and no event of this transaction is waiting to be settled into them."""
-    return not session.info.get(UPKEEP_PENDING) and \
-        session.get(CacheStamp, study_id) is not None
+    return not session.info.get(UPKEEP_PENDING) and cache_stamp(session, study_id) is not None
 
 
 def person_keys(session: Session, study_id: int, at: Collection[int] | None = None

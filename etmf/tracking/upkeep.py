@@ -35,7 +35,7 @@ from etmf.audit.store import PendingEvent, follower
 from etmf.documents.models import Document
 from etmf.studies.models import Site
 from etmf.tracking import summary
-from etmf.tracking.expected import UPKEEP_PENDING, person_keys
+from etmf.tracking.expected import UPKEEP_PENDING, cache_stamp, person_keys
 from etmf.tracking.models import (
     CacheStamp,
     DocDays,
@@ -52,11 +52,15 @@ DOCUMENT_EVENTS = ("document.filed", "document.imported", "document.placeholder_
                    "document.signpost_created", "document.version_added",
                    "document.transitioned", "document.metadata_changed")
 
+#: Document events that make a new document (there is none before them to look at).
+CREATING_EVENTS = ("document.filed", "document.imported", "document.placeholder_created",
+                   "document.signpost_created")
+
 Place = summary.Place
 
 
 def _cached(s: Session, study_id: int | None) -> bool:
-    return study_id is not None and s.get(CacheStamp, study_id) is not None
+    return study_id is not None and cache_stamp(s, study_id) is not None
 
 
 def _place(level: str, country_id: int | None, site_id: int | None) -> Place:
@@ -201,7 +205,7 @@ def _queue(s: Session, study_id: int, doc: Document, event: PendingEvent) -> Non
 @follower(*DOCUMENT_EVENTS)
 def document_changed(s: Session, event: PendingEvent) -> Callable[[], None] | None:
     doc_id = int(event.stream_id)
-    doc = s.get(Document, doc_id)
+    doc = None if event.type in CREATING_EVENTS else s.get(Document, doc_id)
     if doc is None:  # a new document: nobody's yet, nothing counted before
         d = event.data
         study_id = int(d.get("study_id") or event.study_id or 0)

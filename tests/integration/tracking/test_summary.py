@@ -342,3 +342,25 @@ def test_states_inside_a_command_count_its_own_unsettled_events(tracker, clock, 
     assert inside == counted != before
     assert [_state(x) for x in tracker.read(entry_states, w.study_id, today, site_id=site)] \
         == counted  # and once committed, the caches hold the same
+
+
+def test_a_filing_reads_its_study_cache_stamp_once(tracker, clock, svc):
+    """Every event of a command asks whether its study's caches exist: the session keeps
+    the answer instead of reading the stamp again for each (four times a filing)."""
+    from sqlalchemy import event
+
+    w = _rich_study(tracker, clock)
+    _same(tracker, svc, clock.now().date())  # builds the caches
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if "FROM tracking_cache_stamps" in statement:
+            seen.append(statement)
+
+    event.listen(svc.db.engine, "before_cursor_execute", count)
+    try:
+        doc = tracker.file("05.02.08", site="201", document_date=clock.now().date())
+    finally:
+        event.remove(svc.db.engine, "before_cursor_execute", count)
+    assert doc and len(seen) == 1
+    _same(tracker, svc, clock.now().date())  # and the filing was counted
