@@ -7,9 +7,8 @@ administrator (``expiry.rule_set`` events, table ``expiry_rules``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -51,8 +50,7 @@ def effective_expiry(expiry_date: date | None, document_date: date | None, artif
     return None
 
 
-@dataclass(frozen=True)
-class Expiring:
+class Expiring(NamedTuple):  # a tuple: a large study lists some 20,000 of them
     document_id: int
     title: str
     artifact_id: str
@@ -97,35 +95,31 @@ def every_expiry(session: Session, study_id: int, today: date, *,
                                   .where(PersonDocument.document_id.in_(
                                       q.with_only_columns(Document.id)))).all()) if docs else {}
     # A renewal (a newer document of the same artifact for the same person) replaces the old
-    # one: only the latest-ending document of each person and artifact is listed.
+    # one: only the latest-ending document of each person and artifact is listed. Each row is
+    # unpacked once (attribute access on 30,000 rows, twice, was most of the time here).
     latest: dict[tuple[str, object], date] = {}
-    ends_of: dict[int, date] = {}
-    for doc in docs:
-        ends = effective_expiry(doc.expiry_date, doc.document_date, doc.artifact_id, validity)
+    running_out = []
+    for doc_id, title, artifact_id, number, site_id, person, document_date, expiry_date in docs:
+        ends = effective_expiry(expiry_date, document_date, artifact_id, validity)
         if ends is None:
             continue
-        ends_of[doc.id] = ends
-        owner = _owner(doc, owners)
+        owner = _owner(doc_id, site_id, person, owners)
         if owner is not None:
-            key = (doc.artifact_id, owner)
+            key = (artifact_id, owner)
             latest[key] = max(latest.get(key, ends), ends)
-    found = []
-    for doc in docs:
-        ends = ends_of.get(doc.id)
-        if ends is None:
-            continue
-        owner = _owner(doc, owners)
-        if owner is not None and latest[(doc.artifact_id, owner)] > ends:
-            continue
-        left = (ends - today).days
-        found.append(Expiring(doc.id, doc.title, doc.artifact_id, doc.artifact_number,
-                              doc.site_id, doc.person, ends, left))
+        running_out.append((doc_id, title, artifact_id, number, site_id, person, ends, owner))
+    found = [Expiring(doc_id, title, artifact_id, number, site_id, person, ends,
+                      (ends - today).days)
+             for doc_id, title, artifact_id, number, site_id, person, ends, owner in running_out
+             if owner is None or latest[(artifact_id, owner)] <= ends]
     return sorted(found, key=lambda e: (e.expires_on, e.document_id))
 
 
-def _owner(doc: Any, owners: Mapping[int, int]) -> object:
-    if doc.id in owners:
-        return ("person", owners[doc.id])
-    if doc.person:
-        return ("name", doc.site_id, doc.person.casefold())
+def _owner(doc_id: int, site_id: int | None, person: str | None,
+           owners: Mapping[int, int]) -> object:
+    """Whose document it is: the linked person, else the name written on it at its site."""
+    if doc_id in owners:
+        return ("person", owners[doc_id])
+    if person:
+        return ("name", site_id, person.casefold())
     return None
