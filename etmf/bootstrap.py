@@ -61,12 +61,16 @@ def services(app: Flask | None = None) -> Services:
 
 
 def shutdown(app: Flask) -> None:
-    """Release what an app holds: stop its job runner thread (if one started), then close
-    the database pool. A thread left running would open connections after the pool closed."""
+    """Release what an app holds: stop its job runner thread (if one started) and its
+    background indexing (after what is queued), then close the database pool. A thread
+    left running would open connections after the pool closed, and they would be left open."""
+    from etmf.documents import indexing
+
     svc = services(app)
     runner = svc.extras.pop("jobs_runner", None)
     if runner is not None:
         runner.stop()
+    indexing.shutdown(svc)
     svc.db.dispose()
 
 

@@ -129,3 +129,22 @@ def test_sign_in_and_sign_out_are_audited_with_client_address(world, login, svc)
     assert login_event.actor_name == user.name
     assert login_event.client_addr == "127.0.0.1"
     assert login_event.request_id
+
+
+def test_shutdown_finishes_the_indexing_before_it_closes_the_pool(app, world):
+    """A background thread still working after the pool closed opened connections of its
+    own, which nobody closed (a ResourceWarning, at random, in a later test)."""
+    from etmf.bootstrap import services, shutdown
+    from etmf.documents.indexing import indexing_for
+
+    svc = services(app)
+    manager = world.user("study_manager")
+    doc_id = world.document(manager, title="Indexed before the pool closes")
+    indexing = indexing_for(svc)
+    indexing.schedule([doc_id])
+    thread = indexing._thread
+    assert thread is not None
+    shutdown(app)
+    assert not thread.is_alive()
+    assert "document_indexing" not in svc.extras
+    assert svc.db.engine.pool.checkedout() == 0

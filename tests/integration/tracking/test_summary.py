@@ -349,7 +349,7 @@ def test_a_filing_reads_its_study_cache_stamp_once(tracker, clock, svc):
     the answer instead of reading the stamp again for each (four times a filing)."""
     from sqlalchemy import event
 
-    w = _rich_study(tracker, clock)
+    _rich_study(tracker, clock)
     _same(tracker, svc, clock.now().date())  # builds the caches
     seen: list[str] = []
 
